@@ -1,0 +1,44 @@
+// SerialBackend: the environment side of the UART (DESIGN §2 back-end):
+// where transmitted bytes go and where received bytes come from.
+#ifndef EXTRAVIRT_DEVICES_SERIAL_BACKEND_H_
+#define EXTRAVIRT_DEVICES_SERIAL_BACKEND_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace xv {
+
+class SerialBackend {
+ public:
+  virtual ~SerialBackend() = default;
+  // Writes all of `bytes`; the error names the destination.
+  virtual absl::Status Write(std::span<const uint8_t> bytes) = 0;
+  // Reads the input available now, without blocking, up to out.size()
+  // bytes; returns 0 when nothing is available.
+  virtual absl::StatusOr<size_t> ReadAvailable(std::span<uint8_t> out) = 0;
+  // An fd to poll() for readable input, or -1 when there is no input left.
+  virtual int input_fd() const = 0;
+  // True once input reached end of file, or when there never was any.
+  virtual bool input_closed() const = 0;
+};
+
+struct SerialBackendSpec {
+  // "stdout", "stderr", "null" or "file:PATH" (created or truncated).
+  std::string output = "stdout";
+  // "" (none), "stdin", "file:PATH" (a regular file or a FIFO) or
+  // "unix:PATH" (connects to a listening Unix stream socket).
+  std::string input;
+};
+
+absl::StatusOr<std::unique_ptr<SerialBackend>> OpenSerialBackend(
+    const SerialBackendSpec& spec);
+
+}  // namespace xv
+
+#endif  // EXTRAVIRT_DEVICES_SERIAL_BACKEND_H_
