@@ -1,0 +1,111 @@
+#include "cli/command_line.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+
+#include "absl/strings/str_format.h"
+
+namespace xv::cli {
+
+std::optional<std::string> ParsedArgs::Get(const std::string& name) const {
+  auto it = values_.find(name);
+  if (it == values_.end()) return std::nullopt;
+  return it->second;
+}
+
+absl::StatusOr<std::optional<double>> ParsedArgs::GetNumber(
+    const std::string& name, double min, double max) const {
+  std::optional<std::string> v = Get(name);
+  if (!v) return std::optional<double>();
+  errno = 0;
+  char* end = nullptr;
+  double d = std::strtod(v->c_str(), &end);
+  if (v->empty() || *end != '\0' || errno != 0 || !std::isfinite(d) ||
+      d < min || d > max) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "--%s: '%s' is not a number between %g and %g", name, *v, min, max));
+  }
+  return std::optional<double>(d);
+}
+
+absl::StatusOr<ParsedArgs> ParseArgs(const CommandSpec& spec,
+                                     std::span<const std::string> args) {
+  ParsedArgs parsed;
+  bool options_done = false;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    if (options_done || arg.size() < 2 || arg[0] != '-') {
+      parsed.positional_.push_back(arg);
+      continue;
+    }
+    if (arg == "--") {
+      options_done = true;
+      continue;
+    }
+    if (arg == "-h" || arg == "--help") {
+      parsed.values_["help"] = "";
+      continue;
+    }
+    if (arg.rfind("--", 0) != 0) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "unknown option '%s' (see 'xvirt %s --help')", arg, spec.name));
+    }
+    std::string name = arg.substr(2);
+    std::optional<std::string> value;
+    if (size_t eq = name.find('='); eq != std::string::npos) {
+      value = name.substr(eq + 1);
+      name = name.substr(0, eq);
+    }
+    auto opt =
+        std::find_if(spec.options.begin(), spec.options.end(),
+                     [&](const OptionSpec& o) { return o.name == name; });
+    if (opt == spec.options.end()) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "unknown option '--%s' (see 'xvirt %s --help')", name, spec.name));
+    }
+    if (opt->value_name.empty()) {
+      if (value) {
+        return absl::InvalidArgumentError(
+            absl::StrFormat("option '--%s' takes no value", name));
+      }
+      value = "";
+    } else if (!value) {
+      if (i + 1 >= args.size()) {
+        return absl::InvalidArgumentError(absl::StrFormat(
+            "option '--%s' needs a value (%s)", name, opt->value_name));
+      }
+      value = args[++i];
+    }
+    parsed.values_[name] = *value;
+  }
+  if (parsed.Has("help")) return parsed;
+  if (parsed.positional_.size() < spec.min_positional) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("missing argument; usage: xvirt %s", spec.usage));
+  }
+  if (parsed.positional_.size() > spec.max_positional) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("unexpected argument '%s'; usage: xvirt %s",
+                        parsed.positional_[spec.max_positional], spec.usage));
+  }
+  return parsed;
+}
+
+std::string HelpText(const CommandSpec& spec) {
+  std::string out =
+      absl::StrFormat("usage: xvirt %s\n\n%s\n", spec.usage, spec.description);
+  if (!spec.options.empty()) {
+    out += "\noptions:\n";
+    for (const OptionSpec& o : spec.options) {
+      std::string left = "--" + o.name;
+      if (!o.value_name.empty()) left += " " + o.value_name;
+      absl::StrAppendFormat(&out, "  %-24s %s\n", left, o.help);
+    }
+    absl::StrAppendFormat(&out, "  %-24s %s\n", "-h, --help", "show this help");
+  }
+  return out;
+}
+
+}  // namespace xv::cli
