@@ -1,0 +1,148 @@
+"""guest_kernel(): a multiboot v1 guest kernel built from the guest SDK.
+
+Bazel's cc rules add host flags (PIC, stack protector, sanitizer and
+debug-prefix options, ...) that break freestanding kernels, so a genrule
+runs the host gcc with the fixed flags below. The output is byte-for-byte
+reproducible: no paths, timestamps or build ids end up in the image.
+"""
+
+_GCC = "/usr/bin/gcc"
+_OBJCOPY = "/usr/bin/objcopy"
+
+_COMMON_FLAGS = [
+    "-std=gnu11",
+    "-ffreestanding",
+    "-fno-pic",
+    "-fno-pie",
+    "-fno-stack-protector",
+    "-fno-asynchronous-unwind-tables",
+    "-fno-common",
+    # gcc would turn the byte loops in memmove/memcmp into calls to
+    # themselves.
+    "-fno-tree-loop-distribute-patterns",
+    # Baseline x86-64: the CPUID the VM reports lacks SSE3 (KVM-NOTES.md).
+    "-march=x86-64",
+    "-mtune=generic",
+    "-O2",
+    "-Wall",
+    "-Wextra",
+    "-Werror",
+    "-Iguest/sdk/include",
+]
+
+# CPL0 code never touches SSE state (handlers save no FPU state) and runs
+# on the kernel stack, where interrupts and exceptions may push at any time.
+_CPL0_FLAGS = _COMMON_FLAGS + [
+    "-mgeneral-regs-only",
+    "-mno-red-zone",
+]
+
+# CPL3 code may use SSE2 (CR4.OSFXSR is set); interrupts from CPL3 switch
+# to the kernel stack, so the red zone is safe.
+_CPL3_FLAGS = _COMMON_FLAGS
+
+_LINK_FLAGS = [
+    "-nostdlib",
+    "-static",
+    "-no-pie",
+    "-Wl,--build-id=none",
+    "-Wl,-z,max-page-size=0x1000",
+    "-Wl,-z,noexecstack",
+    "-Wl,--no-warn-rwx-segments",
+]
+
+_SDK_CPL0_SRCS = "//guest/sdk:cpl0_srcs"
+_SDK_CPL3_SRCS = "//guest/sdk:cpl3_srcs"
+_SDK_AUTO_VRO_SRCS = "//guest/sdk:auto_vro_srcs"
+_SDK_HEADERS = ["//guest/sdk:headers", "//guest/sdk:internal_headers"]
+_LINKER_SCRIPT = "//guest/sdk:kernel/kernel.ld.S"
+
+def _compile_commands(label, flags):
+    # $(locations) keeps the label's order, so the link order (and the
+    # image) is stable.
+    return [
+        "for src in $(locations %s); do" % label,
+        "  obj=\"$$tmp/$$((n = n + 1)).o\"",
+        "  %s %s -c \"$$src\" -o \"$$obj\"" % (_GCC, " ".join(flags)),
+        "  objs=\"$$objs $$obj\"",
+        "done",
+    ]
+
+def guest_kernel(
+        name,
+        srcs,
+        cpl0_srcs = [],
+        hdrs = [],
+        copts = [],
+        auto_vro = False,
+        **kwargs):
+    """Builds `<name>.elf`, an ELF32 multiboot kernel running `srcs` at CPL3.
+
+    Args:
+      name: target name; the output is `<name>.elf`.
+      srcs: workload C/assembly sources, run at CPL3. One of them defines
+        `int xv_main(void)`.
+      cpl0_srcs: workload sources holding functions for xv_run_cpl0(); built
+        with general registers only and no red zone.
+      hdrs: workload headers (the package directory is on the include path).
+      copts: extra compiler flags for `srcs`.
+      auto_vro: compile `srcs` with -finstrument-functions and rendezvous
+        with the VMM every XV_AUTO_VRO_CALLS calls (see xv/vro.h).
+      **kwargs: testonly, visibility, tags, ...
+    """
+    pkg = native.package_name()
+    user_flags = _CPL3_FLAGS + ["-I" + (pkg or ".")] + copts
+    cpl0_flags = _CPL0_FLAGS + ["-I" + (pkg or ".")]
+    groups = {}
+    groups["_" + name + "_cpl3_srcs"] = srcs
+    if cpl0_srcs:
+        groups["_" + name + "_cpl0_srcs"] = cpl0_srcs
+    for group, files in groups.items():
+        native.filegroup(
+            name = group,
+            srcs = files,
+            testonly = kwargs.get("testonly", False),
+            visibility = ["//visibility:private"],
+        )
+    workload_flags = user_flags + (["-finstrument-functions"] if auto_vro else [])
+    cmd = [
+        "set -eu",
+        "tmp=$$(mktemp -d)",
+        "trap 'rm -rf \"$$tmp\"' EXIT",
+        "n=0",
+        "objs=",
+    ]
+    cmd += _compile_commands(_SDK_CPL0_SRCS, _CPL0_FLAGS)
+    cmd += _compile_commands(_SDK_CPL3_SRCS, _CPL3_FLAGS)
+    if auto_vro:
+        cmd += _compile_commands(_SDK_AUTO_VRO_SRCS, _CPL3_FLAGS)
+    if cpl0_srcs:
+        cmd += _compile_commands(":_" + name + "_cpl0_srcs", cpl0_flags)
+    cmd += _compile_commands(":_" + name + "_cpl3_srcs", workload_flags)
+    cmd += [
+        "%s -E -P -x c -Iguest/sdk/kernel $(location %s) -o \"$$tmp/kernel.ld\"" % (
+            _GCC,
+            _LINKER_SCRIPT,
+        ),
+        "%s %s -T \"$$tmp/kernel.ld\" -o \"$$tmp/kernel64.elf\" $$objs -lgcc" % (
+            _GCC,
+            " ".join(_LINK_FLAGS),
+        ),
+        # Multiboot loaders take 32-bit ELF only; the 64-bit code inside is
+        # just bytes to them.
+        "%s -O elf32-i386 \"$$tmp/kernel64.elf\" $@" % _OBJCOPY,
+    ]
+    extra_srcs = [":_" + name + "_cpl0_srcs"] if cpl0_srcs else []
+    native.genrule(
+        name = name,
+        srcs = [
+            _SDK_CPL0_SRCS,
+            _SDK_CPL3_SRCS,
+            _LINKER_SCRIPT,
+            ":_" + name + "_cpl3_srcs",
+        ] + ([_SDK_AUTO_VRO_SRCS] if auto_vro else []) + extra_srcs + _SDK_HEADERS + hdrs,
+        outs = [name + ".elf"],
+        cmd = "\n".join(cmd),
+        message = "Building guest kernel %s.elf" % name,
+        **kwargs
+    )
