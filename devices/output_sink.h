@@ -14,10 +14,10 @@
 namespace xv {
 
 enum class OutputKind : uint8_t {
-  kSerialTx,          // data: bytes transmitted (one per THR write)
-  kDiskWrite,         // arg: LBA; data: whole sectors written
-  kDiskReadRequest,   // arg: LBA; count: sectors. Answered by an input.
-  kDebugExit,         // arg: value written; the run ends at this exit.
+  kSerialTx,         // data: bytes transmitted (one per THR write)
+  kDiskWrite,        // arg: LBA; data: whole sectors written
+  kDiskReadRequest,  // arg: LBA; count: sectors. Answered by an input.
+  kDebugExit,        // arg: value written; the run ends at this exit.
 };
 
 std::string_view OutputKindName(OutputKind kind);

@@ -52,11 +52,17 @@ class PcPlatform {
   void AdvanceClockTo(uint64_t ns);
   // Bytes arriving at the UART. At most SerialRxFree() are accepted; the
   // caller delivers the rest later, so nothing is ever dropped by overrun.
+  // (Bytes beyond SerialRxFree() overrun the receiver, LSR.OE, as on a real
+  // UART: deterministic, but lost.)
   size_t SerialRxFree() const;
   void SerialReceive(std::span<const uint8_t> bytes);
   // Answer to a kDiskReadRequest: `data` holds count*512 bytes from `lba`.
   // Returns an error if no such read is outstanding (a corrupt input).
+  // Requests are answered in the order they were emitted.
   absl::Status DiskReadCompleted(uint64_t lba, std::span<const uint8_t> data);
+  // The back-end could not read the oldest outstanding request starting at
+  // `lba`: the guest's command fails with an uncorrectable-data error.
+  absl::Status DiskReadFailed(uint64_t lba);
 
   // --- Interrupts (userspace irqchip, DESIGN §2). ---
   // True when the PIC pair would assert INTR to the CPU.
@@ -70,7 +76,8 @@ class PcPlatform {
   std::optional<uint64_t> NextDeadlineNs() const;
   const VirtualClock& clock() const { return clock_; }
 
-  // Every front-end, in a fixed order (state blobs and hashes rely on it).
+  // Every front-end, in a fixed order (state blobs and hashes rely on it):
+  // pic, pit, rtc, uart0, ata0, debug_exit, vro.
   // The virtual clock's time is saved separately (SaveClock/LoadClock).
   std::vector<FrontEnd*> front_ends();
   std::vector<const FrontEnd*> front_ends() const;
