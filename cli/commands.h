@@ -1,0 +1,40 @@
+// The xvirt subcommands: one file each (STYLE: one *_command.cc per
+// subcommand). Each returns the process exit status.
+#ifndef EXTRAVIRT_CLI_COMMANDS_H_
+#define EXTRAVIRT_CLI_COMMANDS_H_
+
+#include <span>
+#include <string>
+
+#include "absl/status/status.h"
+#include "cli/command_line.h"
+
+namespace xv::cli {
+
+// Exit statuses of xvirt itself (a guest's own value otherwise; see
+// machine/stop_reason.h for guest stops).
+inline constexpr int kExitUsage = 2;
+inline constexpr int kExitCannotRun = 125;
+
+struct Invocation {
+  std::string argv0;
+  std::span<const std::string> args;  // after the subcommand name
+};
+
+const CommandSpec& RunCommandSpec();
+int RunCommand(const Invocation& inv);
+
+const CommandSpec& GuestsCommandSpec();
+int GuestsCommand(const Invocation& inv);
+
+const CommandSpec& DemoCommandSpec();
+int DemoCommand(const Invocation& inv);
+
+// Prints "xvirt: <message>" on stderr (one line) and returns `status`.
+int Fail(int status, std::string_view message);
+// Same, with the status's message.
+int Fail(int status, const absl::Status& error);
+
+}  // namespace xv::cli
+
+#endif  // EXTRAVIRT_CLI_COMMANDS_H_

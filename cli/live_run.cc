@@ -1,0 +1,64 @@
+#include "cli/live_run.h"
+
+#include <fstream>
+#include <iterator>
+#include <vector>
+
+#include "absl/strings/str_format.h"
+#include "kvm/kvm_system.h"
+#include "machine/live_environment.h"
+
+namespace xv::cli {
+namespace {
+
+absl::StatusOr<std::vector<uint8_t>> ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return absl::NotFoundError(absl::StrFormat("%s: cannot open", path));
+  }
+  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)),
+                             std::istreambuf_iterator<char>());
+  if (in.bad()) {
+    return absl::DataLossError(absl::StrFormat("%s: read error", path));
+  }
+  return bytes;
+}
+
+}  // namespace
+
+absl::StatusOr<LiveRunOutcome> RunGuestLive(const RunSettings& settings,
+                                            RunController* controller) {
+  auto image = ReadFile(settings.kernel_path);
+  if (!image.ok()) return image.status();
+  std::optional<DiskImage> disk;
+  if (!settings.disk_path.empty()) {
+    auto d = DiskImage::Open(settings.disk_path);
+    if (!d.ok()) return d.status();
+    disk = std::move(*d);
+  }
+  auto serial = OpenSerialBackend(settings.serial);
+  if (!serial.ok()) return serial.status();
+  LiveEnvironment env(std::move(*serial), std::move(disk));
+
+  auto kvm = KvmSystem::Open();
+  if (!kvm.ok()) return kvm.status();
+  MachineConfig config;
+  config.memory_bytes = settings.memory_bytes;
+  config.platform.disk_sectors = env.disk_sectors();
+  config.platform.rtc_epoch_seconds = settings.rtc_epoch_seconds;
+  auto machine = Machine::Create(*kvm, config, &env);
+  if (!machine.ok()) return machine.status();
+  auto kernel = (*machine)->BootMultiboot(*image, settings.kernel_path,
+                                          {.cmdline = settings.cmdline});
+  if (!kernel.ok()) return kernel.status();
+
+  env.StartClock((*machine)->platform().clock().now_ns());
+  RunLimits limits{.timeout_seconds = settings.timeout_seconds};
+  auto result = RunMachine(**machine, env, limits, controller);
+  if (!result.ok()) return result.status();
+  auto hash = (*machine)->StateHash();
+  if (!hash.ok()) return hash.status();
+  return LiveRunOutcome{*result, (*machine)->stats(), *hash};
+}
+
+}  // namespace xv::cli

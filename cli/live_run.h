@@ -1,0 +1,29 @@
+// LiveRun: boots a kernel on a fresh machine with live back-ends and runs it
+// to the end — what `xvirt run` (and `demo`) does.
+#ifndef EXTRAVIRT_CLI_LIVE_RUN_H_
+#define EXTRAVIRT_CLI_LIVE_RUN_H_
+
+#include "absl/status/statusor.h"
+#include "base/hash128.h"
+#include "cli/run_settings.h"
+#include "machine/machine.h"
+#include "machine/run_loop.h"
+
+namespace xv::cli {
+
+struct LiveRunOutcome {
+  RunResult result;
+  ExitStats stats;
+  Hash128 final_state_hash;
+};
+
+// Errors are failures to set up or to keep running the host side (no KVM,
+// a bad image, a missing disk, a failed back-end); a guest that crashes or
+// times out is an outcome. `controller` (optional) lets a signal handler
+// stop the run.
+absl::StatusOr<LiveRunOutcome> RunGuestLive(const RunSettings& settings,
+                                            RunController* controller);
+
+}  // namespace xv::cli
+
+#endif  // EXTRAVIRT_CLI_LIVE_RUN_H_

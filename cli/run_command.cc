@@ -1,0 +1,107 @@
+// xvirt run: boot a kernel and run it to the end with live back-ends.
+#include <signal.h>
+
+#include <atomic>
+#include <cstdio>
+#include <iostream>
+
+#include "absl/strings/str_format.h"
+#include "cli/commands.h"
+#include "cli/live_run.h"
+#include "cli/run_report.h"
+#include "cli/run_settings.h"
+
+namespace xv::cli {
+namespace {
+
+std::atomic<RunController*> g_controller{nullptr};
+
+void OnStopSignal(int) {
+  if (RunController* c = g_controller.load()) c->RequestStop();
+}
+
+// Ctrl-C / SIGTERM end the run cleanly (with a report), instead of killing
+// xvirt mid-write.
+class StopSignals {
+ public:
+  explicit StopSignals(RunController* controller) {
+    g_controller.store(controller);
+    struct sigaction sa {};
+    sa.sa_handler = OnStopSignal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_int_);
+    sigaction(SIGTERM, &sa, &old_term_);
+  }
+  ~StopSignals() {
+    sigaction(SIGINT, &old_int_, nullptr);
+    sigaction(SIGTERM, &old_term_, nullptr);
+    g_controller.store(nullptr);
+  }
+
+ private:
+  struct sigaction old_int_ {};
+  struct sigaction old_term_ {};
+};
+
+}  // namespace
+
+const CommandSpec& RunCommandSpec() {
+  static const CommandSpec spec = {
+      .name = "run",
+      .usage = "run KERNEL [options]",
+      .summary =
+          "boot a multiboot kernel (a file or a bundled guest) and run "
+          "it",
+      .description =
+          "Boots KERNEL, a multiboot v1 ELF file or the name of a bundled\n"
+          "guest (see 'xvirt guests'), on one vCPU with the PC devices\n"
+          "xvirt models, and runs it until it writes to the debug-exit port\n"
+          "0xf4. xvirt then exits with the value written. Other endings:\n"
+          "124 timeout, 126 the guest crashed (triple fault, KVM emulation\n"
+          "failure) or halted forever, 125 xvirt could not run it, 130\n"
+          "interrupted.",
+      .options = RunOptionSpecs(),
+      .min_positional = 1,
+      .max_positional = 1,
+  };
+  return spec;
+}
+
+int RunCommand(const Invocation& inv) {
+  const CommandSpec& spec = RunCommandSpec();
+  auto args = ParseArgs(spec, inv.args);
+  if (!args.ok()) return Fail(kExitUsage, args.status());
+  if (args->Has("help")) {
+    std::cout << HelpText(spec);
+    return 0;
+  }
+  const bool json = args->Has("json");
+  auto fail = [json](int status, std::string_view message) {
+    if (json) std::cout << ErrorReportJson(std::string(message)).dump() << "\n";
+    return Fail(status, message);
+  };
+  GuestCatalog catalog(inv.argv0);
+  auto settings = ParseRunSettings(*args, catalog);
+  if (!settings.ok()) {
+    bool usage = absl::IsInvalidArgument(settings.status()) &&
+                 settings.status().message().rfind("--", 0) == 0;
+    return fail(usage ? kExitUsage : kExitCannotRun,
+                std::string(settings.status().message()));
+  }
+
+  RunController controller;
+  StopSignals signals(&controller);
+  auto outcome = RunGuestLive(*settings, &controller);
+  if (!outcome.ok()) return fail(kExitCannotRun, std::string(outcome.status().message()));
+
+  const RunResult& r = outcome->result;
+  if (r.reason != StopReason::kDebugExit) {
+    std::fprintf(stderr, "xvirt: %s\n", r.message.c_str());
+  }
+  if (json) {
+    std::cout << RunReportJson(settings->kernel_path, *outcome).dump() << "\n";
+  }
+  return r.exit_status;
+}
+
+}  // namespace xv::cli

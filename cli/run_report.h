@@ -1,0 +1,23 @@
+// The JSON object `xvirt run --json` prints (and later `record`, `replay`,
+// `replicate` extend). Keys are part of the CLI's interface: never rename.
+#ifndef EXTRAVIRT_CLI_RUN_REPORT_H_
+#define EXTRAVIRT_CLI_RUN_REPORT_H_
+
+#include <string>
+
+#include "cli/live_run.h"
+#include "nlohmann/json.hpp"
+
+namespace xv::cli {
+
+// exit_code, esn, exits (by kind), pio_by_device, wall_seconds,
+// final_state_hash, stop_reason, message, guest.
+nlohmann::ordered_json RunReportJson(const std::string& guest,
+                                     const LiveRunOutcome& outcome);
+
+// The object printed when the run could not happen: {"error": message}.
+nlohmann::ordered_json ErrorReportJson(const std::string& message);
+
+}  // namespace xv::cli
+
+#endif  // EXTRAVIRT_CLI_RUN_REPORT_H_

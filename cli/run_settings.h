@@ -1,0 +1,39 @@
+// RunSettings: the options shared by every command that runs a guest
+// (`run` now; `record`, `replicate` later): their table for the parser and
+// help, and their validation into one struct.
+#ifndef EXTRAVIRT_CLI_RUN_SETTINGS_H_
+#define EXTRAVIRT_CLI_RUN_SETTINGS_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "cli/command_line.h"
+#include "cli/guest_catalog.h"
+#include "devices/serial_backend.h"
+
+namespace xv::cli {
+
+struct RunSettings {
+  std::string kernel_path;
+  uint64_t memory_bytes = 256ull << 20;
+  std::string disk_path;  // empty: no disk
+  SerialBackendSpec serial;
+  std::string cmdline;
+  std::optional<double> timeout_seconds;
+  int64_t rtc_epoch_seconds = 0;
+  bool json = false;
+};
+
+std::vector<OptionSpec> RunOptionSpecs();
+
+// Validates the parsed options; positional()[0] is the kernel (a path or a
+// bundled guest name).
+absl::StatusOr<RunSettings> ParseRunSettings(const ParsedArgs& args,
+                                             const GuestCatalog& catalog);
+
+}  // namespace xv::cli
+
+#endif  // EXTRAVIRT_CLI_RUN_SETTINGS_H_

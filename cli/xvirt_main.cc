@@ -1,0 +1,86 @@
+// xvirt: the command-line front end of libextravirt.
+#include <signal.h>
+
+#include <cstdio>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_format.h"
+#include "cli/commands.h"
+
+namespace xv::cli {
+namespace {
+
+struct Command {
+  const CommandSpec& (*spec)();
+  int (*run)(const Invocation&);
+};
+
+const Command kCommands[] = {
+    {RunCommandSpec, RunCommand},
+    {GuestsCommandSpec, GuestsCommand},
+    {DemoCommandSpec, DemoCommand},
+};
+
+void PrintUsage(FILE* out) {
+  std::fprintf(out,
+               "usage: xvirt COMMAND [options]\n\n"
+               "Deterministic record/replay and fault-tolerant replication of "
+               "KVM guests.\n\ncommands:\n");
+  for (const Command& c : kCommands) {
+    std::fprintf(out, "  %-8s %s\n", c.spec().name.c_str(),
+                 c.spec().summary.c_str());
+  }
+  std::fprintf(
+      out, "\n'xvirt COMMAND --help' explains a command and its options.\n");
+}
+
+}  // namespace
+
+int Fail(int status, std::string_view message) {
+  std::fprintf(stderr, "xvirt: %.*s\n", static_cast<int>(message.size()),
+               message.data());
+  return status;
+}
+
+int Fail(int status, const absl::Status& error) {
+  return Fail(status, std::string_view(error.message().data(),
+                                       error.message().size()));
+}
+
+int Main(int argc, char** argv) {
+  // A closed stdout (e.g. `xvirt run hello | head -1`) must surface as a
+  // write error from the serial back-end, not kill xvirt silently.
+  signal(SIGPIPE, SIG_IGN);
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty()) {
+    PrintUsage(stderr);
+    return kExitUsage;
+  }
+  const std::string& name = args[0];
+  if (name == "-h" || name == "--help" || name == "help") {
+    if (name == "help" && args.size() > 1) {
+      for (const Command& c : kCommands) {
+        if (c.spec().name == args[1]) {
+          std::cout << HelpText(c.spec());
+          return 0;
+        }
+      }
+    }
+    PrintUsage(stdout);
+    return 0;
+  }
+  for (const Command& c : kCommands) {
+    if (c.spec().name == name) {
+      return c.run({argv[0], std::span<const std::string>(args).subspan(1)});
+    }
+  }
+  return Fail(
+      kExitUsage,
+      absl::StrFormat("unknown command '%s' (see 'xvirt --help')", name));
+}
+
+}  // namespace xv::cli
+
+int main(int argc, char** argv) { return xv::cli::Main(argc, argv); }

@@ -1,0 +1,17 @@
+#include "machine/input_event.h"
+
+namespace xv {
+
+std::string_view InputKindName(InputKind kind) {
+  switch (kind) {
+    case InputKind::kClockAdvance:
+      return "clock_advance";
+    case InputKind::kSerialRx:
+      return "serial_rx";
+    case InputKind::kDiskReadCompletion:
+      return "disk_read_completion";
+  }
+  return "unknown";
+}
+
+}  // namespace xv

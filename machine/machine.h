@@ -1,0 +1,151 @@
+// Machine: one replica — a single-vCPU KVM VM, its guest memory and its PC
+// device front-ends — as the deterministic state machine of DESIGN §2.
+//
+// The Machine never touches the environment: outputs leave through the
+// OutputSink given at creation, inputs arrive only through ApplyInput().
+// Driving it (when to run, where inputs come from, when to stop) is the
+// caller's business: run_loop.h for a live run, the replayer and the replica
+// manager later.
+#ifndef EXTRAVIRT_MACHINE_MACHINE_H_
+#define EXTRAVIRT_MACHINE_MACHINE_H_
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "base/hash128.h"
+#include "devices/output_sink.h"
+#include "devices/pc_platform.h"
+#include "kvm/guest_memory.h"
+#include "kvm/kvm_system.h"
+#include "kvm/vcpu.h"
+#include "kvm/vcpu_exit.h"
+#include "kvm/vm.h"
+#include "machine/input_event.h"
+#include "machine/multiboot_loader.h"
+#include "machine/stop_reason.h"
+
+namespace xv {
+
+inline constexpr uint64_t kMinMemoryBytes = 2ull << 20;
+// Below the 32-bit PCI/APIC hole, so guest RAM is one contiguous slot.
+inline constexpr uint64_t kMaxMemoryBytes = 3ull << 30;
+
+struct MachineConfig {
+  uint64_t memory_bytes = 256ull << 20;
+  PcPlatformConfig platform;
+};
+
+// What the exit handler decided.
+struct ExitOutcome {
+  enum class Action {
+    kContinue,  // re-enter the guest
+    kHalted,    // HLT: re-enter only once an interrupt can be injected
+    kStop,      // the run is over: `reason`, `message`
+  };
+  Action action = Action::kContinue;
+  StopReason reason = StopReason::kDebugExit;
+  std::string message;
+};
+
+struct ExitStats {
+  std::array<uint64_t, kNumExitKinds> by_kind{};
+  // PIO exits per front-end name ("unclaimed" for ports nobody decodes).
+  std::map<std::string, uint64_t> pio_by_device;
+};
+
+class Machine {
+ public:
+  // `outputs` receives every output of the guest and must outlive the
+  // machine.
+  static absl::StatusOr<std::unique_ptr<Machine>> Create(
+      const KvmSystem& kvm, const MachineConfig& config, OutputSink* outputs);
+  ~Machine();
+
+  // Loads a multiboot kernel and puts the vCPU at its entry in 32-bit
+  // protected mode, as a multiboot boot loader leaves it.
+  absl::StatusOr<LoadedKernel> BootMultiboot(std::span<const uint8_t> image,
+                                             std::string_view name,
+                                             const MultibootOptions& options);
+
+  // One KVM_RUN; see Vcpu::Run().
+  absl::StatusOr<VcpuExit> RunVcpu() { return vcpu_.Run(); }
+
+  // The exit handler (STYLE #4): forwards device accesses to the front-ends
+  // and classifies everything else. Deterministic in the machine's state
+  // and the exit; never blocks, never touches the host.
+  ExitOutcome HandleExit(const VcpuExit& exit);
+
+  // The single entry point of nondeterministic input (DESIGN §2). Rejects an
+  // input that is impossible in the current state (time going backwards, a
+  // disk completion nobody asked for) without applying it.
+  absl::Status ApplyInput(const InputEvent& input);
+
+  // True when the PIC has an interrupt for the CPU.
+  bool InterruptPending() const { return platform_->InterruptPending(); }
+  // IF=1 and no interrupt shadow at the last exit.
+  bool CanTakeInterrupt() const { return vcpu_.CanTakeInterrupt(); }
+  // Injects the pending interrupt (KVM_INTERRUPT) if there is one and the
+  // vCPU can take it at this exit. Returns whether it did.
+  absl::StatusOr<bool> InjectPendingInterrupt();
+
+  // Hash of the whole replica state: vCPU (deterministic parts), every
+  // front-end, the virtual clock and all of guest memory.
+  absl::StatusOr<Hash128> StateHash() const;
+
+  // "RIP 0x... (linear 0x..., ESN n), bytes at RIP: .." for reports.
+  std::string DescribeGuestPosition() const;
+
+  uint64_t esn() const { return vcpu_.esn(); }
+  ExitStats stats() const;
+  // The value the guest wrote to debug-exit, once it did.
+  std::optional<uint64_t> debug_exit_value() const { return debug_exit_; }
+
+  const PcPlatform& platform() const { return *platform_; }
+  PcPlatform& platform() { return *platform_; }
+  Vcpu& vcpu() { return vcpu_; }
+  const Vcpu& vcpu() const { return vcpu_; }
+  GuestMemory& memory() { return memory_; }
+  const GuestMemory& memory() const { return memory_; }
+
+ private:
+  // Forwards outputs to the caller's sink, noticing debug-exit.
+  class OutputTap : public OutputSink {
+   public:
+    OutputTap(Machine* machine, OutputSink* next)
+        : machine_(machine), next_(next) {}
+    void Emit(const DeviceOutput& output) override;
+
+   private:
+    Machine* machine_;
+    OutputSink* next_;
+  };
+
+  Machine(GuestMemory memory, Vm vm, Vcpu vcpu,
+          std::vector<uint32_t> msr_indices, const MachineConfig& config,
+          OutputSink* outputs);
+  ExitOutcome HandleIo(const IoExit& io);
+  ExitOutcome Stop(StopReason reason, std::string message) const;
+
+  // Destroyed last: the VM and vCPU reference this memory until they go.
+  GuestMemory memory_;
+  Vm vm_;
+  Vcpu vcpu_;
+  std::vector<uint32_t> msr_indices_;
+  OutputTap tap_;
+  std::unique_ptr<PcPlatform> platform_;
+  std::optional<uint64_t> debug_exit_;
+  std::array<uint64_t, kNumExitKinds> exits_by_kind_{};
+  absl::flat_hash_map<const FrontEnd*, uint64_t> pio_counts_;
+};
+
+}  // namespace xv
+
+#endif  // EXTRAVIRT_MACHINE_MACHINE_H_

@@ -1,0 +1,189 @@
+#include "machine/run_loop.h"
+
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include "absl/strings/str_format.h"
+#include "devices/host_clock.h"
+
+namespace xv {
+
+namespace {
+
+// Kicks the vCPU once the deadline has passed, and again every 100 ms until
+// the run loop notices, so a guest spinning without exits cannot outlive
+// --timeout.
+class Watchdog {
+ public:
+  Watchdog(const VcpuKicker* kicker, uint64_t deadline_ns)
+      : thread_([this, kicker, deadline_ns] {
+          std::unique_lock lock(mu_);
+          auto deadline = std::chrono::steady_clock::time_point(
+              std::chrono::nanoseconds(deadline_ns));
+          while (!done_) {
+            if (cv_.wait_until(lock, deadline) == std::cv_status::timeout) {
+              kicker->Kick();
+              deadline = std::chrono::steady_clock::now() +
+                         std::chrono::milliseconds(100);
+            }
+          }
+        }) {}
+  ~Watchdog() {
+    {
+      std::lock_guard lock(mu_);
+      done_ = true;
+    }
+    cv_.notify_one();
+    thread_.join();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  std::thread thread_;
+};
+
+}  // namespace
+
+class RunLoop {
+ public:
+  RunLoop(Machine& machine, InputSource& inputs, const RunLimits& limits,
+          RunController* controller)
+      : machine_(machine),
+        inputs_(inputs),
+        controller_(controller),
+        start_ns_(HostClock::MonotonicNs()) {
+    if (limits.timeout_seconds) {
+      deadline_ns_ =
+          start_ns_ + static_cast<uint64_t>(*limits.timeout_seconds * 1e9);
+    }
+  }
+
+  absl::StatusOr<RunResult> Run() {
+    auto kicker = VcpuKicker::ForCurrentThread(&machine_.vcpu());
+    if (!kicker.ok()) return kicker.status();
+    if (controller_ != nullptr) controller_->kicker_.store(kicker->get());
+    std::optional<Watchdog> watchdog;
+    if (deadline_ns_ != UINT64_MAX)
+      watchdog.emplace(kicker->get(), deadline_ns_);
+    absl::StatusOr<RunResult> result = Loop();
+    if (controller_ != nullptr) controller_->kicker_.store(nullptr);
+    watchdog.reset();
+    machine_.vcpu().ClearImmediateExit();
+    return result;
+  }
+
+ private:
+  absl::StatusOr<RunResult> Loop() {
+    for (;;) {
+      if (std::optional<RunResult> r = CheckHostStop()) return *r;
+      auto exit = machine_.RunVcpu();
+      if (!exit.ok()) return exit.status();
+      if (exit->kind == ExitKind::kHostInterrupt) {
+        // Clear before checking, so a kick landing in between is seen by
+        // the next KVM_RUN rather than lost.
+        machine_.vcpu().ClearImmediateExit();
+        machine_.HandleExit(*exit);
+        continue;
+      }
+      ExitOutcome outcome = machine_.HandleExit(*exit);
+      if (outcome.action == ExitOutcome::Action::kStop) {
+        return Finish(outcome.reason, std::move(outcome.message));
+      }
+      if (absl::Status s = Apply(/*wait=*/false); !s.ok()) return s;
+      if (outcome.action == ExitOutcome::Action::kHalted) {
+        absl::StatusOr<std::optional<RunResult>> woke = WaitUntilWakeable();
+        if (!woke.ok()) return woke.status();
+        if (*woke) return **woke;
+      }
+      auto injected = machine_.InjectPendingInterrupt();
+      if (!injected.ok()) return injected.status();
+    }
+  }
+
+  // Applies the source's inputs (after polling, or after waiting).
+  absl::Status Apply(bool wait) {
+    pending_.clear();
+    absl::Status s =
+        wait ? inputs_.WaitForWakeup(machine_, deadline_ns_, pending_)
+             : inputs_.Poll(machine_, pending_);
+    if (!s.ok()) return s;
+    for (const InputEvent& input : pending_) {
+      if (absl::Status a = machine_.ApplyInput(input); !a.ok()) {
+        return absl::InternalError(absl::StrFormat(
+            "input %s at ESN %d rejected: %s", InputKindName(input.kind),
+            machine_.esn(), a.message()));
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  // HLT: the vCPU may re-enter only when it can take an interrupt.
+  absl::StatusOr<std::optional<RunResult>> WaitUntilWakeable() {
+    while (!machine_.InterruptPending()) {
+      if (!machine_.CanTakeInterrupt()) {
+        return Finish(StopReason::kHaltedForever,
+                      absl::StrFormat("guest halted with interrupts disabled "
+                                      "at %s; it can never wake up",
+                                      machine_.DescribeGuestPosition()));
+      }
+      if (std::optional<RunResult> r = CheckHostStop()) return r;
+      absl::Status s = Apply(/*wait=*/true);
+      if (absl::IsFailedPrecondition(s)) {
+        return Finish(
+            StopReason::kHaltedForever,
+            absl::StrFormat("guest halted at %s and nothing can "
+                            "wake it: %s",
+                            machine_.DescribeGuestPosition(), s.message()));
+      }
+      if (!s.ok()) return s;
+    }
+    return std::optional<RunResult>();
+  }
+
+  std::optional<RunResult> CheckHostStop() {
+    if (controller_ != nullptr && controller_->stop_requested()) {
+      return Finish(StopReason::kInterrupted,
+                    absl::StrFormat("run interrupted at %s",
+                                    machine_.DescribeGuestPosition()));
+    }
+    if (HostClock::MonotonicNs() >= deadline_ns_) {
+      return Finish(
+          StopReason::kTimeout,
+          absl::StrFormat("timeout: the guest was still running after %.1f s "
+                          "(%s, %d exits so far)",
+                          (deadline_ns_ - start_ns_) / 1e9,
+                          machine_.DescribeGuestPosition(), machine_.esn()));
+    }
+    return std::nullopt;
+  }
+
+  RunResult Finish(StopReason reason, std::string message) const {
+    RunResult r;
+    r.reason = reason;
+    r.message = std::move(message);
+    r.debug_exit_value = machine_.debug_exit_value().value_or(0);
+    r.exit_status = StopExitStatus(reason, r.debug_exit_value);
+    r.esn = machine_.esn();
+    r.wall_seconds = (HostClock::MonotonicNs() - start_ns_) / 1e9;
+    return r;
+  }
+
+  Machine& machine_;
+  InputSource& inputs_;
+  RunController* controller_;
+  uint64_t start_ns_;
+  uint64_t deadline_ns_ = UINT64_MAX;
+  std::vector<InputEvent> pending_;
+};
+
+absl::StatusOr<RunResult> RunMachine(Machine& machine, InputSource& inputs,
+                                     const RunLimits& limits,
+                                     RunController* controller) {
+  return RunLoop(machine, inputs, limits, controller).Run();
+}
+
+}  // namespace xv

@@ -1,0 +1,79 @@
+// The run loop: drives a Machine from its current state until it stops,
+// taking inputs from an InputSource (DESIGN §2: inputs are applied after an
+// exit has been handled and before re-entry; interrupts are injected only at
+// guest-initiated exits where the vCPU can take them).
+#ifndef EXTRAVIRT_MACHINE_RUN_LOOP_H_
+#define EXTRAVIRT_MACHINE_RUN_LOOP_H_
+
+#include <atomic>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "machine/input_event.h"
+#include "machine/machine.h"
+#include "machine/stop_reason.h"
+#include "machine/vcpu_kicker.h"
+
+namespace xv {
+
+class InputSource {
+ public:
+  virtual ~InputSource() = default;
+  // Appends the inputs to apply now, after the exit at machine.esn() was
+  // handled. Never blocks. An error ends the run (e.g. a failed back-end).
+  virtual absl::Status Poll(const Machine& machine,
+                            std::vector<InputEvent>& out) = 0;
+  // The guest halted and no interrupt is pending: block until inputs that
+  // may wake it exist or until `host_deadline_ns` (CLOCK_MONOTONIC), and
+  // append them (nothing on timeout or signal). FailedPrecondition means
+  // nothing will ever wake the guest.
+  virtual absl::Status WaitForWakeup(const Machine& machine,
+                                     uint64_t host_deadline_ns,
+                                     std::vector<InputEvent>& out) = 0;
+};
+
+// Lets another thread or a signal handler end a run (e.g. on Ctrl-C); the
+// run stops at once with StopReason::kInterrupted.
+class RunController {
+ public:
+  // Async-signal-safe.
+  void RequestStop() {
+    stop_.store(true);
+    if (const VcpuKicker* k = kicker_.load()) k->Kick();
+  }
+  bool stop_requested() const { return stop_.load(); }
+
+ private:
+  friend class RunLoop;
+  std::atomic<bool> stop_{false};
+  std::atomic<const VcpuKicker*> kicker_{nullptr};
+};
+
+struct RunLimits {
+  // Wall-clock limit for the whole run, including time the guest spends
+  // computing without any exit (it is then interrupted by a host kick).
+  std::optional<double> timeout_seconds;
+};
+
+struct RunResult {
+  StopReason reason = StopReason::kDebugExit;
+  std::string message;
+  uint64_t debug_exit_value = 0;
+  int exit_status = 0;  // what `xvirt` exits with
+  uint64_t esn = 0;
+  double wall_seconds = 0;
+};
+
+// Runs `machine` on the calling thread until it stops. Errors are failures
+// of the host side (an ioctl, a back-end); a guest that crashes or hangs is
+// a RunResult with the reason.
+absl::StatusOr<RunResult> RunMachine(Machine& machine, InputSource& inputs,
+                                     const RunLimits& limits,
+                                     RunController* controller = nullptr);
+
+}  // namespace xv
+
+#endif  // EXTRAVIRT_MACHINE_RUN_LOOP_H_
