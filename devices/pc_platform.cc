@@ -76,6 +76,29 @@ struct PcPlatform::Devices {
     return nullptr;
   }
 
+  // Every front-end in front_ends() order, without building a vector (the
+  // clock advances on every input).
+  template <typename Fn>
+  void ForEach(Fn&& fn) {
+    fn(pic);
+    fn(pit);
+    fn(rtc);
+    fn(uart);
+    fn(ata);
+    fn(debug_exit);
+    fn(vro);
+  }
+  template <typename Fn>
+  void ForEach(Fn&& fn) const {
+    fn(pic);
+    fn(pit);
+    fn(rtc);
+    fn(uart);
+    fn(ata);
+    fn(debug_exit);
+    fn(vro);
+  }
+
   // Ports that take a 16/32-bit access whole; everywhere else a wide access
   // is split into byte accesses, which may reach different devices.
   static bool TakesWideAccess(uint16_t port) {
@@ -89,7 +112,7 @@ PcPlatform::PcPlatform(const PcPlatformConfig& config, OutputSink* sink)
     : devices_(std::make_unique<Devices>(config, &clock_, sink)) {
   XV_CHECK(sink != nullptr, "PcPlatform needs an output sink");
   // Drive every IRQ line to its level at virtual time 0.
-  for (FrontEnd* f : front_ends()) f->OnClockAdvanced();
+  devices_->ForEach([](FrontEnd& f) { f.OnClockAdvanced(); });
 }
 
 PcPlatform::~PcPlatform() = default;
@@ -134,7 +157,7 @@ const FrontEnd* PcPlatform::PioWrite(uint16_t port,
 
 void PcPlatform::AdvanceClockTo(uint64_t ns) {
   clock_.AdvanceTo(ns);
-  for (FrontEnd* f : front_ends()) f->OnClockAdvanced();
+  devices_->ForEach([](FrontEnd& f) { f.OnClockAdvanced(); });
 }
 
 size_t PcPlatform::SerialRxFree() const { return devices_->uart.RxFree(); }
@@ -162,21 +185,23 @@ uint8_t PcPlatform::AcknowledgeInterrupt() {
 
 std::optional<uint64_t> PcPlatform::NextDeadlineNs() const {
   std::optional<uint64_t> best;
-  for (const FrontEnd* f : front_ends()) {
-    const std::optional<uint64_t> d = f->NextDeadlineNs();
+  devices_->ForEach([&best](const FrontEnd& f) {
+    const std::optional<uint64_t> d = f.NextDeadlineNs();
     if (d && (!best || *d < *best)) best = d;
-  }
+  });
   return best;
 }
 
 std::vector<FrontEnd*> PcPlatform::front_ends() {
-  Devices& d = *devices_;
-  return {&d.pic, &d.pit, &d.rtc, &d.uart, &d.ata, &d.debug_exit, &d.vro};
+  std::vector<FrontEnd*> all;
+  devices_->ForEach([&all](FrontEnd& f) { all.push_back(&f); });
+  return all;
 }
 
 std::vector<const FrontEnd*> PcPlatform::front_ends() const {
-  const Devices& d = *devices_;
-  return {&d.pic, &d.pit, &d.rtc, &d.uart, &d.ata, &d.debug_exit, &d.vro};
+  std::vector<const FrontEnd*> all;
+  devices_->ForEach([&all](const FrontEnd& f) { all.push_back(&f); });
+  return all;
 }
 
 }  // namespace xv
