@@ -406,3 +406,17 @@ TEST(DeterminismTest, RestoredCheckpointContinuesIdentically) {
 
 }  // namespace
 }  // namespace xv
+
+namespace xv {
+namespace {
+
+TEST(OutputKindNameTest, EveryKindHasItsOwnName) {
+  EXPECT_EQ(OutputKindName(OutputKind::kSerialTx), "serial_tx");
+  EXPECT_EQ(OutputKindName(OutputKind::kDiskWrite), "disk_write");
+  EXPECT_EQ(OutputKindName(OutputKind::kDiskReadRequest), "disk_read_request");
+  EXPECT_EQ(OutputKindName(OutputKind::kDebugExit), "debug_exit");
+  EXPECT_EQ(OutputKindName(static_cast<OutputKind>(200)), "unknown");
+}
+
+}  // namespace
+}  // namespace xv
