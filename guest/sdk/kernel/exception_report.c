@@ -83,10 +83,6 @@ _Noreturn void xv_kernel_report_exception(const struct exception_frame* f) {
   put_hex(f->error_code);
   put_string(", CPL ");
   put_decimal(f->cs & 3);
-  put_string(", CS ");
-  put_hex(f->cs);
-  put_string(", SS ");
-  put_hex(f->ss);
   put_string(", RSP ");
   put_hex(f->rsp);
   put_string(", RFLAGS ");

@@ -145,7 +145,11 @@ xv_idt:
         .else
         .byte   0
         .endif
+        .if     vector == 3
+        .byte   0xee            // #BP: DPL3, so int3 at CPL3 reports #BP.
+        .else
         .byte   0x8e            // Present, DPL0, 64-bit interrupt gate.
+        .endif
         GATE_HIGH(XV_FIXED_ADDR + XV_FIXED_EXCEPTION_STUBS + vector * XV_STUB_SIZE)
         .set    vector, vector + 1
         .endr

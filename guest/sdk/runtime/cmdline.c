@@ -119,6 +119,10 @@ void xv_cmdline_allow_only(const char* const* allowed) {
       known = strcmp(keys[i], *k) == 0;
     }
     if (known) continue;
+    if (*allowed == NULL) {
+      xv_fatal(XV_EXIT_USAGE, "unknown option %s=%s (this guest takes none)",
+               keys[i], values[i]);
+    }
     char list[256] = "";
     size_t used = 0;
     for (const char* const* k = allowed; *k != NULL; k++) {
