@@ -1,0 +1,65 @@
+// CPL0 helpers for the test guests (see cpl0_helpers.h). Run through
+// xv_run_cpl0(): System V calling convention, interrupts disabled.
+
+        .text
+        .globl cpl0_load_empty_idt
+cpl0_load_empty_idt:
+        lidt    empty_idt_pointer(%rip)
+        xorl    %eax, %eax
+        ret
+
+        .globl cpl0_spin_forever
+cpl0_spin_forever:
+        jmp     cpl0_spin_forever
+
+        .globl cpl0_vro_outs
+cpl0_vro_outs:
+        movq    %rdi, %rcx
+        xorl    %eax, %eax
+        testq   %rcx, %rcx
+        jz      2f
+1:      outb    %al, $0x80
+        decq    %rcx
+        jnz     1b
+2:      movq    %rdi, %rax
+        ret
+
+        .globl cpl0_raise_ud
+cpl0_raise_ud:
+        ud2
+
+        .globl cpl0_raise_gp
+cpl0_raise_gp:
+        // A non-canonical address.
+        movabsq $0x8000000000000000, %rax
+        movq    (%rax), %rax
+        ret
+
+        .globl cpl0_raise_pf
+cpl0_raise_pf:
+        // Past the 4 GiB identity map: not present.
+        movabsq $0x100000000, %rax
+        movq    (%rax), %rax
+        ret
+
+        .globl cpl0_raise_de
+cpl0_raise_de:
+        xorl    %ecx, %ecx
+        xorl    %edx, %edx
+        movl    $1, %eax
+        divl    %ecx
+        ret
+
+        .globl cpl0_raise_bp
+cpl0_raise_bp:
+        int3
+        ret
+
+        .section .rodata
+        .balign 8
+        .word   0, 0, 0
+empty_idt_pointer:
+        .word   0
+        .quad   0
+
+        .section .note.GNU-stack, "", @progbits
