@@ -1,0 +1,1 @@
+rdtsc: steered value [0-9]+
