@@ -17,6 +17,9 @@ _COMMON_FLAGS = [
     "-fno-stack-protector",
     "-fno-asynchronous-unwind-tables",
     "-fno-common",
+    # With --gc-sections, an image keeps only the SDK code it uses.
+    "-ffunction-sections",
+    "-fdata-sections",
     # gcc would turn the byte loops in memmove/memcmp into calls to
     # themselves.
     "-fno-tree-loop-distribute-patterns",
@@ -46,6 +49,7 @@ _LINK_FLAGS = [
     "-static",
     "-no-pie",
     "-Wl,--build-id=none",
+    "-Wl,--gc-sections",
     "-Wl,-z,max-page-size=0x1000",
     "-Wl,-z,noexecstack",
     "-Wl,--no-warn-rwx-segments",

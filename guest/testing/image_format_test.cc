@@ -80,7 +80,7 @@ INSTANTIATE_TEST_SUITE_P(
                       "testcases/spin", "testcases/cpl0_loop",
                       "testcases/pio_bench", "testcases/rdtsc",
                       "testcases/exception", "testcases/exit_code",
-                      "testcases/interrupts"),
+                      "testcases/interrupts", "testcases/auto_vro"),
     [](const ::testing::TestParamInfo<std::string>& info) {
       std::string name = info.param;
       for (char& c : name) {

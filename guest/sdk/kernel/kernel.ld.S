@@ -16,7 +16,7 @@ SECTIONS {
   .boot : {
     /* The multiboot header must sit in the first 8 KiB of the file. */
     KEEP(*(.multiboot))
-    *(.boot.text)
+    KEEP(*(.boot.text))
   } :image
 
   .xv_fixed XV_FIXED_ADDR : {
@@ -26,7 +26,7 @@ SECTIONS {
   .text : { *(.text .text.*) } :image
   .rodata : { *(.rodata .rodata.*) } :image
   .data : {
-    *(.data.page_tables)
+    KEEP(*(.data.page_tables))
     *(.data .data.*)
   } :image
   .bss : {
