@@ -17,9 +17,11 @@
 
 #define LCR_DLAB 0x80
 #define LCR_8N1 0x03
-// Enable and clear both FIFOs; RX interrupt at 1 byte, so no line waits for
-// the character-timeout interrupt.
-#define FCR_ENABLE_CLEAR_TRIGGER_1 0x07
+// FIFOs on, RX interrupt at 1 byte (so no line waits for the character
+// timeout). boot.S already turned them on as the guest's first I/O; since
+// the enable bit does not change, this write flushes nothing that arrived
+// since.
+#define FCR_ENABLE_TRIGGER_1 0x01
 // DTR, RTS, and OUT2, which gates the IRQ line on PCs.
 #define MCR_DTR_RTS_OUT2 0x0b
 #define IER_RX_DATA 0x01
@@ -36,7 +38,7 @@ void xv_uart_init(void) {
   xv_outb(UART_DATA, BAUD_DIVISOR_115200);
   xv_outb(UART_IER, 0);
   xv_outb(UART_LCR, LCR_8N1);
-  xv_outb(UART_FCR, FCR_ENABLE_CLEAR_TRIGGER_1);
+  xv_outb(UART_FCR, FCR_ENABLE_TRIGGER_1);
   xv_outb(UART_MCR, MCR_DTR_RTS_OUT2);
 }
 

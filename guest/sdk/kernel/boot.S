@@ -27,6 +27,9 @@
 // never executes `sti` (it triple-faults under PVM).
 #define USER_RFLAGS 0x3202
 
+#define UART_FCR 0x3fa
+#define UART_FCR_ENABLE_TRIGGER_1 0x01
+
 #define PTE_PRESENT 0x1
 #define PTE_WRITABLE 0x2
 #define PTE_USER 0x4
@@ -44,6 +47,13 @@
 xv_multiboot_entry:
         movl    %eax, xv_boot_magic
         movl    %ebx, xv_boot_info
+        // COM1 FIFOs on (RX interrupt at 1 byte), as the guest's first I/O:
+        // turning them on flushes the receiver, so doing it before any
+        // other exit loses no input a VMM applies after exits. The UART
+        // driver keeps this setting without flushing again.
+        movw    $UART_FCR, %dx
+        movb    $UART_FCR_ENABLE_TRIGGER_1, %al
+        outb    %al, %dx
         movl    $xv_pml4, %eax
         movl    %eax, %cr3
         movl    $(CR4_PAE | CR4_OSFXSR | CR4_OSXMMEXCPT), %eax
