@@ -3,6 +3,10 @@
 // Reading the status register acknowledges INTRQ. IRQ14 is edge-triggered,
 // so every wait re-reads the status (lowering the line) before sleeping,
 // and sleeps only while the drive is busy and an interrupt is due.
+//
+// Sector data moves 32 bits at a time (the controllers QEMU and xvirt model
+// take 32-bit data-port I/O): KVM exits once per element of a `rep outs`,
+// so this halves the exits of a write.
 #include "xv/ata.h"
 
 #include "xv/irq.h"
@@ -34,6 +38,7 @@
 #define CMD_IDENTIFY_DEVICE 0xec
 
 #define WORDS_PER_SECTOR (XV_ATA_SECTOR_SIZE / 2)
+#define DWORDS_PER_SECTOR (XV_ATA_SECTOR_SIZE / 4)
 
 static uint16_t last_error;
 
@@ -74,7 +79,7 @@ enum xv_ata_result xv_ata_identify(struct xv_ata_disk* disk) {
   enum xv_ata_result result = check(status, true);
   if (result != XV_ATA_OK) return result;
   uint16_t id[WORDS_PER_SECTOR];
-  xv_insw(ATA_DATA, id, WORDS_PER_SECTOR);
+  xv_insl(ATA_DATA, id, DWORDS_PER_SECTOR);
   disk->lba28_sectors = (uint32_t)id[60] | (uint32_t)id[61] << 16;
   disk->lba48 = id[83] & (1u << 10);
   disk->sectors = disk->lba28_sectors;
@@ -102,24 +107,24 @@ static enum xv_ata_result start(uint8_t command, uint32_t lba, uint32_t count) {
 
 enum xv_ata_result xv_ata_read(uint32_t lba, uint32_t count, void* buf) {
   enum xv_ata_result result = start(CMD_READ_SECTORS, lba, count);
-  uint16_t* words = buf;
+  uint8_t* sector = buf;
   for (uint32_t i = 0; i < count && result == XV_ATA_OK; i++) {
     result = check(wait_not_busy(true), true);
-    if (result == XV_ATA_OK) xv_insw(ATA_DATA, words, WORDS_PER_SECTOR);
-    words += WORDS_PER_SECTOR;
+    if (result == XV_ATA_OK) xv_insl(ATA_DATA, sector, DWORDS_PER_SECTOR);
+    sector += XV_ATA_SECTOR_SIZE;
   }
   return result;
 }
 
 enum xv_ata_result xv_ata_write(uint32_t lba, uint32_t count, const void* buf) {
   enum xv_ata_result result = start(CMD_WRITE_SECTORS, lba, count);
-  const uint16_t* words = buf;
+  const uint8_t* sector = buf;
   for (uint32_t i = 0; i < count && result == XV_ATA_OK; i++) {
     // The drive asks for the first sector without an interrupt, and
     // interrupts after each sector it has taken.
     result = check(wait_not_busy(i > 0), true);
-    if (result == XV_ATA_OK) xv_outsw(ATA_DATA, words, WORDS_PER_SECTOR);
-    words += WORDS_PER_SECTOR;
+    if (result == XV_ATA_OK) xv_outsl(ATA_DATA, sector, DWORDS_PER_SECTOR);
+    sector += XV_ATA_SECTOR_SIZE;
   }
   if (result == XV_ATA_OK) result = check(wait_not_busy(true), false);
   return result;

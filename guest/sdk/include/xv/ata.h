@@ -1,7 +1,7 @@
 // ATA PIO driver for the primary master (0x1f0-0x1f7, 0x3f6, IRQ14), LBA28.
 // Commands wait for IRQ14 (sleeping between interrupts) and read the status
 // register, which also acknowledges the interrupt; sector data moves with one
-// `rep insw`/`rep outsw` per sector.
+// 32-bit `rep insl`/`rep outsl` per sector.
 #ifndef XV_ATA_H_
 #define XV_ATA_H_
 

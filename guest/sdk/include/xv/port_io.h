@@ -37,9 +37,18 @@ static inline uint32_t xv_inl(uint16_t port) {
   return value;
 }
 
-// `rep outsb`: KVM reports the whole string as one exit (count > 1).
 static inline void xv_outsb(uint16_t port, const void* buf, size_t count) {
   __asm__ volatile("rep outsb" : "+S"(buf), "+c"(count) : "d"(port) : "memory");
+}
+
+static inline void xv_insl(uint16_t port, void* buf, size_t count) {
+  __asm__ volatile("rep insl" : "+D"(buf), "+c"(count) : "d"(port) : "memory");
+}
+
+// KVM completes `rep ins` in one exit but `rep outs` in one exit per
+// element: prefer the widest element the device takes.
+static inline void xv_outsl(uint16_t port, const void* buf, size_t count) {
+  __asm__ volatile("rep outsl" : "+S"(buf), "+c"(count) : "d"(port) : "memory");
 }
 
 static inline void xv_insw(uint16_t port, void* buf, size_t count) {
