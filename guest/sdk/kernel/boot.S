@@ -2,7 +2,7 @@
 // EBX=multiboot info. Switches to long mode with static page tables and a
 // static GDT/IDT/TSS, programs the PICs and drops to the workload at CPL3.
 //
-// Every instruction here is emulated under PVM (about 1 us each, an `out`
+// CPL0 code is emulated under PVM (about 1 us an instruction, an `out`
 // about 9 us), so the path is straight-line: no loops, nothing computed
 // that the assembler or linker can compute instead.
 #include "layout.h"
@@ -23,8 +23,9 @@
 #define MSR_EFER 0xc0000080
 #define EFER_LME (1 << 8)
 
-// IF, IOPL=3 and the always-one bit: the workload does port I/O itself, and
-// never executes `sti` (it triple-faults under PVM).
+// IF, IOPL=3 and the always-one bit: the workload does port I/O itself
+// (PVM ignores IOPL at CPL3 and checks the TSS I/O bitmap instead, see
+// layout.h) and never executes `sti` (it faults at CPL3 under PVM).
 #define USER_RFLAGS 0x3202
 
 #define UART_FCR 0x3fa

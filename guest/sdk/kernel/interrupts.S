@@ -110,6 +110,7 @@ exception_common:
         andq    $-16, %rsp
         call    xv_kernel_report_exception
         ud2
+
 // 64-bit TSS. Only the stack pointers and the I/O bitmap matter: rsp0 for
 // entries from CPL3, IST1 for #DF so a kernel stack overflow still gets
 // reported.

@@ -1,6 +1,7 @@
-// x86 port I/O. Workloads run at CPL3 with IOPL=3, so they may use these
-// directly. Under a VMM every access is a VM exit (tens of microseconds under
-// PVM at CPL3): batch with the string forms (one exit for a whole sector).
+// x86 port I/O. Workloads run at CPL3 with port access allowed (IOPL=3 and
+// an all-ports TSS I/O bitmap), so they use these directly. Under a VMM
+// every access is a VM exit (about 60 us at CPL3 under PVM). KVM completes a
+// `rep ins` in one exit, but a `rep outs` in one exit per element.
 #ifndef XV_PORT_IO_H_
 #define XV_PORT_IO_H_
 
@@ -45,8 +46,7 @@ static inline void xv_insl(uint16_t port, void* buf, size_t count) {
   __asm__ volatile("rep insl" : "+D"(buf), "+c"(count) : "d"(port) : "memory");
 }
 
-// KVM completes `rep ins` in one exit but `rep outs` in one exit per
-// element: prefer the widest element the device takes.
+// One exit per element under KVM: prefer the widest element the device takes.
 static inline void xv_outsl(uint16_t port, const void* buf, size_t count) {
   __asm__ volatile("rep outsl" : "+S"(buf), "+c"(count) : "d"(port) : "memory");
 }

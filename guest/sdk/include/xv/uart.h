@@ -10,8 +10,7 @@
 void xv_uart_init(void);
 // Polls THRE, then sends one byte.
 void xv_uart_putc(char c);
-// Sends up to 16 bytes per THRE poll (the transmit FIFO's depth), each burst
-// with one `rep outsb`.
+// Sends up to 16 bytes (the transmit FIFO's depth) per THRE poll.
 void xv_uart_write(const void* data, size_t length);
 // Returns a received byte, or -1 if none is waiting.
 int xv_uart_try_getc(void);
