@@ -94,21 +94,21 @@ def guest_kernel(
         with the VMM every XV_AUTO_VRO_CALLS calls (see xv/vro.h).
       **kwargs: testonly, visibility, tags, ...
     """
-    pkg = native.package_name()
-    user_flags = _CPL3_FLAGS + ["-I" + (pkg or ".")] + copts
-    cpl0_flags = _CPL0_FLAGS + ["-I" + (pkg or ".")]
-    groups = {}
-    groups["_" + name + "_cpl3_srcs"] = srcs
+    include_package = "-I" + (native.package_name() or ".")
+    testonly = kwargs.get("testonly", False)
+
+    # $(locations) needs a label per (non-empty) source list.
+    cpl3_group = "_%s_cpl3_srcs" % name
+    native.filegroup(name = cpl3_group, srcs = srcs, testonly = testonly)
+    cpl0_group = "_%s_cpl0_srcs" % name
+    cpl0_groups = []
     if cpl0_srcs:
-        groups["_" + name + "_cpl0_srcs"] = cpl0_srcs
-    for group, files in groups.items():
-        native.filegroup(
-            name = group,
-            srcs = files,
-            testonly = kwargs.get("testonly", False),
-            visibility = ["//visibility:private"],
-        )
-    workload_flags = user_flags + (["-finstrument-functions"] if auto_vro else [])
+        native.filegroup(name = cpl0_group, srcs = cpl0_srcs, testonly = testonly)
+        cpl0_groups = [":" + cpl0_group]
+
+    workload_flags = _CPL3_FLAGS + [include_package] + copts
+    if auto_vro:
+        workload_flags = workload_flags + ["-finstrument-functions"]
     cmd = [
         "set -eu",
         "tmp=$$(mktemp -d)",
@@ -120,9 +120,9 @@ def guest_kernel(
     cmd += _compile_commands(_SDK_CPL3_SRCS, _CPL3_FLAGS)
     if auto_vro:
         cmd += _compile_commands(_SDK_AUTO_VRO_SRCS, _CPL3_FLAGS)
-    if cpl0_srcs:
-        cmd += _compile_commands(":_" + name + "_cpl0_srcs", cpl0_flags)
-    cmd += _compile_commands(":_" + name + "_cpl3_srcs", workload_flags)
+    for group in cpl0_groups:
+        cmd += _compile_commands(group, _CPL0_FLAGS + [include_package])
+    cmd += _compile_commands(":" + cpl3_group, workload_flags)
     cmd += [
         "%s -E -P -x c -Iguest/sdk/kernel $(location %s) -o \"$$tmp/kernel.ld\"" % (
             _GCC,
@@ -136,15 +136,15 @@ def guest_kernel(
         # just bytes to them.
         "%s -O elf32-i386 \"$$tmp/kernel64.elf\" $@" % _OBJCOPY,
     ]
-    extra_srcs = [":_" + name + "_cpl0_srcs"] if cpl0_srcs else []
     native.genrule(
         name = name,
         srcs = [
             _SDK_CPL0_SRCS,
             _SDK_CPL3_SRCS,
+            _SDK_AUTO_VRO_SRCS,
             _LINKER_SCRIPT,
-            ":_" + name + "_cpl3_srcs",
-        ] + ([_SDK_AUTO_VRO_SRCS] if auto_vro else []) + extra_srcs + _SDK_HEADERS + hdrs,
+            ":" + cpl3_group,
+        ] + cpl0_groups + _SDK_HEADERS + hdrs,
         outs = [name + ".elf"],
         cmd = "\n".join(cmd),
         message = "Building guest kernel %s.elf" % name,
