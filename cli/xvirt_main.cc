@@ -1,7 +1,9 @@
 // xvirt: the command-line front end of libextravirt.
 #include <signal.h>
+#include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -45,8 +47,16 @@ int Fail(int status, std::string_view message) {
 }
 
 int Fail(int status, const absl::Status& error) {
-  return Fail(status, std::string_view(error.message().data(),
-                                       error.message().size()));
+  return Fail(status,
+              std::string_view(error.message().data(), error.message().size()));
+}
+
+// The running binary's path, for locating its runfiles even after a chdir.
+std::string SelfPath(const char* argv0) {
+  char buf[4096];
+  ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n <= 0) return argv0;
+  return std::string(buf, n);
 }
 
 int Main(int argc, char** argv) {
@@ -54,6 +64,17 @@ int Main(int argc, char** argv) {
   // write error from the serial back-end, not kill xvirt silently.
   signal(SIGPIPE, SIG_IGN);
   std::vector<std::string> args(argv + 1, argv + argc);
+  const std::string self = SelfPath(argv[0]);
+  // Under `bazel run`, the process starts in its runfiles tree; paths on
+  // the command line mean what they mean where the user typed them.
+  if (const char* dir = std::getenv("BUILD_WORKING_DIRECTORY"); dir && *dir) {
+    if (chdir(dir) != 0) {
+      return Fail(kExitCannotRun,
+                  absl::StrFormat("cannot change to %s (BUILD_WORKING_"
+                                  "DIRECTORY)",
+                                  dir));
+    }
+  }
   if (args.empty()) {
     PrintUsage(stderr);
     return kExitUsage;
@@ -73,7 +94,7 @@ int Main(int argc, char** argv) {
   }
   for (const Command& c : kCommands) {
     if (c.spec().name == name) {
-      return c.run({argv[0], std::span<const std::string>(args).subspan(1)});
+      return c.run({self, std::span<const std::string>(args).subspan(1)});
     }
   }
   return Fail(
