@@ -55,7 +55,7 @@ int DemoCommand(const Invocation& inv) {
     s.timeout_seconds = 60;
     std::printf("== %s: %s ==\n", step.guest, step.what);
     std::fflush(stdout);
-    auto outcome = RunGuestLive(s, nullptr);
+    auto outcome = RunGuestLive(s, nullptr, /*want_state_hash=*/true);
     if (!outcome.ok()) return Fail(kExitCannotRun, outcome.status());
     const RunResult& r = outcome->result;
     std::printf(
@@ -67,7 +67,7 @@ int DemoCommand(const Invocation& inv) {
             outcome->stats.by_kind[static_cast<int>(ExitKind::kIo)]),
         static_cast<unsigned long long>(
             outcome->stats.by_kind[static_cast<int>(ExitKind::kHlt)]),
-        outcome->final_state_hash.ToHex().c_str());
+        outcome->final_state_hash->ToHex().c_str());
     if (r.exit_status != 0) {
       return Fail(r.exit_status,
                   absl::StrFormat("%s failed: %s", step.guest, r.message));

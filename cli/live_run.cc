@@ -27,7 +27,8 @@ absl::StatusOr<std::vector<uint8_t>> ReadFile(const std::string& path) {
 }  // namespace
 
 absl::StatusOr<LiveRunOutcome> RunGuestLive(const RunSettings& settings,
-                                            RunController* controller) {
+                                            RunController* controller,
+                                            bool want_state_hash) {
   auto image = ReadFile(settings.kernel_path);
   if (!image.ok()) return image.status();
   std::optional<DiskImage> disk;
@@ -56,9 +57,13 @@ absl::StatusOr<LiveRunOutcome> RunGuestLive(const RunSettings& settings,
   RunLimits limits{.timeout_seconds = settings.timeout_seconds};
   auto result = RunMachine(**machine, env, limits, controller);
   if (!result.ok()) return result.status();
-  auto hash = (*machine)->StateHash();
-  if (!hash.ok()) return hash.status();
-  return LiveRunOutcome{*result, (*machine)->stats(), *hash};
+  LiveRunOutcome outcome{*result, (*machine)->stats(), std::nullopt};
+  if (want_state_hash) {
+    auto hash = (*machine)->StateHash();
+    if (!hash.ok()) return hash.status();
+    outcome.final_state_hash = *hash;
+  }
+  return outcome;
 }
 
 }  // namespace xv::cli

@@ -3,6 +3,8 @@
 #ifndef EXTRAVIRT_CLI_LIVE_RUN_H_
 #define EXTRAVIRT_CLI_LIVE_RUN_H_
 
+#include <optional>
+
 #include "absl/status/statusor.h"
 #include "base/hash128.h"
 #include "cli/run_settings.h"
@@ -14,7 +16,9 @@ namespace xv::cli {
 struct LiveRunOutcome {
   RunResult result;
   ExitStats stats;
-  Hash128 final_state_hash;
+  // Computed only when asked for: on a big guest it is most of the time
+  // xvirt spends after the guest stopped.
+  std::optional<Hash128> final_state_hash;
 };
 
 // Errors are failures to set up or to keep running the host side (no KVM,
@@ -22,7 +26,8 @@ struct LiveRunOutcome {
 // times out is an outcome. `controller` (optional) lets a signal handler
 // stop the run.
 absl::StatusOr<LiveRunOutcome> RunGuestLive(const RunSettings& settings,
-                                            RunController* controller);
+                                            RunController* controller,
+                                            bool want_state_hash);
 
 }  // namespace xv::cli
 

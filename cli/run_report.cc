@@ -25,7 +25,10 @@ nlohmann::ordered_json RunReportJson(const std::string& guest,
   j["exits"] = exits;
   j["pio_by_device"] = pio;
   j["wall_seconds"] = r.wall_seconds;
-  j["final_state_hash"] = outcome.final_state_hash.ToHex();
+  j["final_state_hash"] =
+      outcome.final_state_hash
+          ? nlohmann::ordered_json(outcome.final_state_hash->ToHex())
+          : nlohmann::ordered_json(nullptr);
   if (r.reason == StopReason::kDebugExit) {
     j["debug_exit_value"] = r.debug_exit_value;
   }

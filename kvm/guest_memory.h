@@ -12,6 +12,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "base/hash128.h"
 #include "base/scoped_mapping.h"
 
 namespace xv {
@@ -33,7 +34,14 @@ class GuestMemory {
   absl::Status Read(uint64_t gpa, std::span<uint8_t> out) const;
   absl::Status Write(uint64_t gpa, std::span<const uint8_t> data);
 
-  // The whole range, for registering the memory slot and hashing.
+  // Hash of the contents: XXH3-128 over the sequence of per-page XXH3-128
+  // digests. Pages never touched (neither present nor swapped per
+  // /proc/self/pagemap) are zero in anonymous memory and take the zero
+  // page's digest without being read, so the cost follows the pages the
+  // guest used, not the memory size. Equal contents, equal hash.
+  Hash128 ContentHash() const;
+
+  // The whole range, for registering the memory slot.
   std::span<uint8_t> host_span() { return mapping_.span(); }
   std::span<const uint8_t> host_span() const { return mapping_.span(); }
 

@@ -221,7 +221,7 @@ absl::StatusOr<Hash128> Machine::StateHash() const {
     h.Update(blob);
   }
   h.UpdateU64(platform_->SaveClock());
-  h.Update(memory_.host_span());
+  h.Update(memory_.ContentHash());
   return h.Digest();
 }
 
