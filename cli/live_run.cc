@@ -57,6 +57,7 @@ absl::StatusOr<LiveRunOutcome> RunGuestLive(const RunSettings& settings,
   RunLimits limits{.timeout_seconds = settings.timeout_seconds};
   auto result = RunMachine(**machine, env, limits, controller);
   if (!result.ok()) return result.status();
+  if (absl::Status s = env.Finish(); !s.ok()) return s;
   LiveRunOutcome outcome{*result, (*machine)->stats(), std::nullopt};
   if (want_state_hash) {
     auto hash = (*machine)->StateHash();

@@ -185,10 +185,15 @@ uint8_t PcPlatform::AcknowledgeInterrupt() {
 
 std::optional<uint64_t> PcPlatform::NextDeadlineNs() const {
   std::optional<uint64_t> best;
-  devices_->ForEach([&best](const FrontEnd& f) {
+  auto consider = [&](const FrontEnd& f, int irq) {
+    if (!devices_->pic.IrqUnmasked(irq)) return;
     const std::optional<uint64_t> d = f.NextDeadlineNs();
     if (d && (!best || *d < *best)) best = d;
-  });
+  };
+  // The front-ends with timers, and the lines their deadlines raise.
+  consider(devices_->pit, kPitIrq);
+  consider(devices_->rtc, kRtcIrq);
+  consider(devices_->uart, kUartIrq);
   return best;
 }
 

@@ -72,7 +72,10 @@ class PcPlatform {
   // InterruptPending() and the vCPU can take it.
   uint8_t AcknowledgeInterrupt();
 
-  // Earliest virtual time at which a timer will raise an IRQ, if any.
+  // Earliest virtual time at which a timer raises an interrupt the CPU can
+  // receive (its IRQ unmasked in the PIC pair), if any. Deadlines of masked
+  // lines do not count: they cannot wake a halted guest, and an idle guest
+  // whose only timer is masked waits for input alone.
   std::optional<uint64_t> NextDeadlineNs() const;
   const VirtualClock& clock() const { return clock_; }
 

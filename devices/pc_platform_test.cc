@@ -52,6 +52,32 @@ TEST(PcPlatformTest, FrontEndsInTheDocumentedOrder) {
   EXPECT_EQ(p.front_ends().size(), names.size());
 }
 
+// A deadline counts only if its interrupt can reach the CPU: an idle guest
+// that masked the PIT must not be woken (or kept alive) by it.
+TEST(PcPlatformTest, DeadlinesOfMaskedLinesDoNotCount) {
+  RecordingOutputSink sink;
+  PcPlatform p({}, &sink);
+  InitPic(p);  // every line unmasked
+  // Power-on PIT: mode 3, count 65536, so OUT0 rises every ~54.9 ms.
+  ASSERT_TRUE(p.NextDeadlineNs().has_value());
+  const uint64_t pit_deadline = *p.NextDeadlineNs();
+  Out(p, 0x21, 0x01);  // mask IRQ0
+  EXPECT_EQ(p.NextDeadlineNs(), std::nullopt);
+  Out(p, 0x21, 0x00);
+  EXPECT_EQ(p.NextDeadlineNs(), pit_deadline);
+  // The RTC's periodic interrupt (IRQ8) needs both its slave line and the
+  // cascade (IRQ2) unmasked.
+  Out(p, 0x21, 0x01);
+  Out(p, 0x70, 0x0b);
+  Out(p, 0x71, 0x42);  // PIE, 24-hour mode
+  ASSERT_TRUE(p.NextDeadlineNs().has_value());
+  Out(p, 0x21, 0x05);  // and the cascade
+  EXPECT_EQ(p.NextDeadlineNs(), std::nullopt);
+  Out(p, 0x21, 0x01);
+  Out(p, 0xa1, 0x01);  // IRQ8 itself
+  EXPECT_EQ(p.NextDeadlineNs(), std::nullopt);
+}
+
 TEST(PcPlatformTest, PortDispatch) {
   RecordingOutputSink sink;
   PcPlatform p({.disk_sectors = 8}, &sink);

@@ -229,6 +229,13 @@ void PicPair::SetIrqLevel(int irq, bool level) {
   }
 }
 
+bool PicPair::IrqUnmasked(int irq) const {
+  if (irq == 2) irq = 9;  // as SetIrqLevel routes it
+  if (irq < 8) return (master_.imr() & (1u << irq)) == 0;
+  return (slave_.imr() & (1u << (irq - 8))) == 0 &&
+         (master_.imr() & (1u << 2)) == 0;
+}
+
 uint8_t PicPair::AcknowledgeInterrupt() {
   const int line = master_.PendingLine();
   if (line < 0) return master_.vector_base() + 7;

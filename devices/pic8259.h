@@ -100,6 +100,9 @@ class PicPair : public FrontEnd, public IrqSink {
 
   // INTR towards the CPU.
   bool InterruptPending() const { return master_.Output(); }
+  // Whether a request on ISA `irq` can reach the CPU: not masked in its
+  // chip's IMR, nor (for IRQ 8-15) the cascade in the master's.
+  bool IrqUnmasked(int irq) const;
   // The INTA cycle: the vector to inject. With nothing pending it returns
   // the master's IRQ7 vector (spurious), and a cascade whose slave request
   // vanished yields the slave's IRQ15 vector, as the hardware does.

@@ -22,6 +22,11 @@ void LiveEnvironment::Fail(absl::Status status) {
   if (error_.ok()) error_ = std::move(status);
 }
 
+absl::Status LiveEnvironment::Finish() {
+  if (!error_.ok()) return error_;
+  return disk_ ? disk_->Flush() : absl::OkStatus();
+}
+
 void LiveEnvironment::Emit(const DeviceOutput& output) {
   switch (output.kind) {
     case OutputKind::kSerialTx:

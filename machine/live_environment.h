@@ -38,6 +38,10 @@ class LiveEnvironment : public OutputSink, public InputSource {
   // guest sees time pass from now on at host speed.
   void StartClock(uint64_t virtual_now_ns);
 
+  // End of the run: makes the disk image's writes durable (fsync) and
+  // reports any back-end failure not yet reported.
+  absl::Status Finish();
+
   void Emit(const DeviceOutput& output) override;
   absl::Status Poll(const Machine& machine,
                     std::vector<InputEvent>& out) override;

@@ -2,8 +2,10 @@
 // (STYLE #4), and whole runs of SDK guests with host-independent inputs.
 #include "machine/machine.h"
 
+#include <chrono>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "devices/test_sinks.h"
@@ -183,6 +185,42 @@ TEST_F(MachineTest, RunsAreDeterministicGivenTheSameInputs) {
     GuestRun c = RunGuest(*kvm_, guest, "", 26'000);
     EXPECT_NE(a.hash, c.hash) << guest;
   }
+}
+
+// A RunController stop (what Ctrl-C does in xvirt) ends a run even while
+// the guest computes without any exit.
+TEST_F(MachineTest, ControllerStopsASpinningGuest) {
+  RecordingOutputSink sink;
+  auto m = NewMachine(&sink);
+  std::vector<uint8_t> image = ReadFileBytes(GuestPath("testcases/spin"));
+  ASSERT_TRUE(m->BootMultiboot(image, "spin", {}).ok());
+  ScriptedInputs inputs(1000);
+  RunController controller;
+  std::thread stopper([&controller] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    controller.RequestStop();
+  });
+  auto r = RunMachine(*m, inputs, {.timeout_seconds = 30}, &controller);
+  stopper.join();
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->reason, StopReason::kInterrupted);
+  EXPECT_EQ(r->exit_status, 130);
+  EXPECT_LT(r->wall_seconds, 10);
+  EXPECT_EQ(sink.SerialText(), "spin: looping forever at CPL3 without exits\n");
+}
+
+TEST_F(MachineTest, TimeoutStopsAGuestSpinningAtCpl0) {
+  RecordingOutputSink sink;
+  auto m = NewMachine(&sink);
+  std::vector<uint8_t> image = ReadFileBytes(GuestPath("testcases/cpl0_loop"));
+  ASSERT_TRUE(m->BootMultiboot(image, "cpl0_loop", {}).ok());
+  ScriptedInputs inputs(1000);
+  auto r = RunMachine(*m, inputs, {.timeout_seconds = 0.3});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->reason, StopReason::kTimeout);
+  EXPECT_EQ(r->exit_status, 124);
+  EXPECT_GE(r->wall_seconds, 0.3);
+  EXPECT_LT(r->wall_seconds, 5);
 }
 
 }  // namespace

@@ -135,9 +135,9 @@ class RunLoop {
       if (absl::IsFailedPrecondition(s)) {
         return Finish(
             StopReason::kHaltedForever,
-            absl::StrFormat("guest halted at %s and nothing can "
-                            "wake it: %s",
-                            machine_.DescribeGuestPosition(), s.message()));
+            absl::StrFormat("the guest waits for an interrupt that cannot "
+                            "come (%s); halted at %s",
+                            s.message(), machine_.DescribeGuestPosition()));
       }
       if (!s.ok()) return s;
     }

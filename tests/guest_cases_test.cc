@@ -221,6 +221,19 @@ TEST(XvirtCliTest, RunHelloByNamePrintsTheGreeting) {
   EXPECT_EQ(r.out, "Hello from the xvirt guest SDK!\n");
 }
 
+// kvstore waits for input with every timer masked; once its input is closed
+// nothing can wake it, and xvirt says so instead of waiting forever.
+TEST(XvirtCliTest, GuestWaitingOnClosedInputStops) {
+  XV_SKIP_WITHOUT_KVM();
+  ProcessResult r = RunProcess({RunfilePath("cli/xvirt"), "run",
+                                GuestPath("kvstore"), "--timeout", "30"});
+  EXPECT_EQ(r.exit_status, 126) << r.err;
+  EXPECT_EQ(r.out, "kvstore: ready\n");
+  EXPECT_THAT(r.err, HasSubstr("waits for an interrupt that cannot come"));
+  EXPECT_EQ(Lines(r.err).size(), 1u) << r.err;
+  EXPECT_LT(r.seconds, 10);
+}
+
 TEST(XvirtCliTest, HelpAndGuestList) {
   ProcessResult help = RunProcess({RunfilePath("cli/xvirt"), "--help"});
   EXPECT_EQ(help.exit_status, 0);
