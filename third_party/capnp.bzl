@@ -12,11 +12,12 @@ def capnp_cc_library(name, srcs, deps = [], visibility = None, testonly = False)
         name = name + "_capnp_gen",
         srcs = srcs,
         outs = outs_h + outs_cc,
-        # --src-prefix strips the package path so the outputs land next to
-        # where Bazel expects them in $(RULEDIR).
+        # --src-prefix strips the package path, so each output lands in
+        # $(RULEDIR) at its source's path inside the package, as declared.
         cmd = ("capnp compile --no-standard-import -I/usr/include " +
-               "--src-prefix=$$(dirname $(location {first})) " +
-               "-oc++:$(RULEDIR) $(SRCS)").format(first = srcs[0]),
+               "--src-prefix={pkg} -oc++:$(RULEDIR) $(SRCS)").format(
+            pkg = native.package_name() or ".",
+        ),
         testonly = testonly,
     )
 
