@@ -18,9 +18,9 @@ TEST(Hash128Test, StreamingEqualsOneShot) {
   Hasher h;
   h.Update(std::string_view(data).substr(0, 1234));
   h.Update(std::string_view(data).substr(1234));
-  EXPECT_EQ(h.Digest(),
-            HashBytes({reinterpret_cast<const uint8_t*>(data.data()),
-                       data.size()}));
+  EXPECT_EQ(
+      h.Digest(),
+      HashBytes({reinterpret_cast<const uint8_t*>(data.data()), data.size()}));
 }
 
 TEST(Hash128Test, HexRoundTrip) {

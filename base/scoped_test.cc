@@ -18,7 +18,8 @@ TEST(ScopedFdTest, ClosesOnDestructionAndMoves) {
   {
     ScopedFd a(raw);
     ScopedFd b = std::move(a);
-    EXPECT_FALSE(a.valid());
+    EXPECT_FALSE(
+        a.valid());  // NOLINT(bugprone-use-after-move,clang-analyzer-cplusplus.Move)
     EXPECT_EQ(b.get(), raw);
     EXPECT_TRUE(FdIsOpen(raw));
   }
@@ -28,7 +29,10 @@ TEST(ScopedFdTest, ClosesOnDestructionAndMoves) {
 TEST(ScopedFdTest, ReleaseKeepsFdOpen) {
   int raw = ::open("/dev/null", O_RDONLY);
   ASSERT_GE(raw, 0);
-  { ScopedFd a(raw); EXPECT_EQ(a.Release(), raw); }
+  {
+    ScopedFd a(raw);
+    EXPECT_EQ(a.Release(), raw);
+  }
   EXPECT_TRUE(FdIsOpen(raw));
   ::close(raw);
 }

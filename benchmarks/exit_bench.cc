@@ -96,7 +96,7 @@ std::unique_ptr<BootedGuest> BootPioBench(benchmark::State& state,
 void BM_PioExitRoundTrip(benchmark::State& state, const std::string& mode) {
   auto g = BootPioBench(state, mode);
   if (!g) return;
-  for (auto _ : state) {
+  for (auto _ : state) {  // NOLINT(clang-analyzer-deadcode.DeadStores)
     auto exit = g->machine->RunVcpu();
     if (!exit.ok() || exit->kind != ExitKind::kIo ||
         exit->io.port != kVroPort) {
@@ -120,7 +120,7 @@ void BM_ImmediateExitRun(benchmark::State& state) {
   if (!g) return;
   Vcpu& vcpu = g->machine->vcpu();
   vcpu.RequestImmediateExit();
-  for (auto _ : state) {
+  for (auto _ : state) {  // NOLINT(clang-analyzer-deadcode.DeadStores)
     auto exit = vcpu.Run();
     if (!exit.ok() || exit->kind != ExitKind::kHostInterrupt) {
       state.SkipWithError("KVM_RUN entered the guest");
@@ -134,7 +134,7 @@ BENCHMARK(BM_ImmediateExitRun)->Unit(benchmark::kMicrosecond)->UseRealTime();
 void BM_VcpuIoctl(benchmark::State& state) {
   auto g = BootPioBench(state, "cpl3");
   if (!g) return;
-  for (auto _ : state) {
+  for (auto _ : state) {  // NOLINT(clang-analyzer-deadcode.DeadStores)
     benchmark::DoNotOptimize(g->machine->vcpu().GetSregs());
   }
 }

@@ -58,7 +58,7 @@ GuestCatalog::GuestCatalog(const std::string& argv0) {
 absl::StatusOr<std::string> GuestCatalog::PathOf(
     const std::string& name) const {
   for (const std::string& dir : search_dirs_) {
-    std::string path = dir + "/" + name + ".elf";
+    std::string path = absl::StrFormat("%s/%s.elf", dir, name);
     if (IsFile(path)) return path;
   }
   return absl::NotFoundError(absl::StrFormat(

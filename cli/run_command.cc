@@ -92,8 +92,9 @@ int RunCommand(const Invocation& inv) {
   RunController controller;
   StopSignals signals(&controller);
   auto outcome = RunGuestLive(*settings, &controller, /*want_state_hash=*/json);
-  if (!outcome.ok())
+  if (!outcome.ok()) {
     return fail(kExitCannotRun, std::string(outcome.status().message()));
+  }
 
   const RunResult& r = outcome->result;
   if (r.reason != StopReason::kDebugExit) {

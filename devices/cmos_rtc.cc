@@ -377,7 +377,8 @@ std::optional<uint64_t> CmosRtc::NextDeadlineNs() const {
   if ((cmos_[kRegB] & kBPie) && period != 0) {
     const uint64_t tick = static_cast<uint64_t>(
         static_cast<unsigned __int128>(now) * kDividerHz / kNsPerSecond);
-    const unsigned __int128 next = (tick / period + 1) * period;
+    const unsigned __int128 next =
+        static_cast<unsigned __int128>(tick / period + 1) * period;
     consider(static_cast<__int128>((next * kNsPerSecond + kDividerHz - 1) /
                                    kDividerHz));
   }

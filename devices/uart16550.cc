@@ -74,7 +74,7 @@ void Uart16550::UpdateIrq() {
 
 void Uart16550::UpdateCharTime() {
   // QEMU keeps the old parameters for a divisor it cannot use.
-  if (divisor_ == 0 || divisor_ > kBaudBase) return;
+  if (divisor_ == 0) return;
   const uint64_t speed = kBaudBase / divisor_;
   const uint64_t frame_bits =
       1 + ((lcr_ & 0x08) ? 1 : 0) + (lcr_ & 0x03) + 5 + ((lcr_ & 0x04) ? 2 : 1);

@@ -34,8 +34,8 @@ absl::StatusOr<Vcpu> Vcpu::Create(ScopedFd fd, ScopedMapping run) {
   // Keep the sync-regs copy valid from the start, so regs() never shows
   // stale zeros before the first exit.
   kvm_regs regs{};
-  if (absl::Status s = VcpuIoctl(vcpu.fd(), KVM_GET_REGS, &regs,
-                                 "KVM_GET_REGS");
+  if (absl::Status s =
+          VcpuIoctl(vcpu.fd(), KVM_GET_REGS, &regs, "KVM_GET_REGS");
       !s.ok()) {
     return s;
   }
@@ -68,8 +68,8 @@ kvm_regs& Vcpu::mutable_regs() {
 
 absl::Status Vcpu::SetRegs(const kvm_regs& regs) {
   kvm_regs copy = regs;
-  if (absl::Status s = VcpuIoctl(fd_.get(), KVM_SET_REGS, &copy,
-                                 "KVM_SET_REGS");
+  if (absl::Status s =
+          VcpuIoctl(fd_.get(), KVM_SET_REGS, &copy, "KVM_SET_REGS");
       !s.ok()) {
     return s;
   }
@@ -182,8 +182,8 @@ absl::Status Vcpu::SetCpuid(std::span<const kvm_cpuid_entry2> entries) {
 absl::StatusOr<uint64_t> Vcpu::Translate(uint64_t linear) const {
   kvm_translation tr{};
   tr.linear_address = linear;
-  if (absl::Status s = VcpuIoctl(fd_.get(), KVM_TRANSLATE, &tr,
-                                 "KVM_TRANSLATE");
+  if (absl::Status s =
+          VcpuIoctl(fd_.get(), KVM_TRANSLATE, &tr, "KVM_TRANSLATE");
       !s.ok()) {
     return s;
   }

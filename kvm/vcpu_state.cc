@@ -24,8 +24,8 @@ void HashSegment(const kvm_segment& s, Hasher& h) {
   h.UpdateU64(s.selector);
   h.UpdateU64(static_cast<uint64_t>(s.type) | uint64_t{s.present} << 8 |
               uint64_t{s.dpl} << 16 | uint64_t{s.db} << 24 |
-              uint64_t{s.s} << 32 | uint64_t{s.l} << 40 |
-              uint64_t{s.g} << 48 | uint64_t{s.avl} << 56);
+              uint64_t{s.s} << 32 | uint64_t{s.l} << 40 | uint64_t{s.g} << 48 |
+              uint64_t{s.avl} << 56);
   h.UpdateU64(s.unusable);
 }
 
@@ -89,9 +89,9 @@ absl::Status RestoreVcpuState(Vcpu& vcpu, const VcpuState& st) {
 
 void HashVcpuState(const VcpuState& st, Hasher& h) {
   const kvm_regs& r = st.regs;
-  for (uint64_t v : {r.rax, r.rbx, r.rcx, r.rdx, r.rsi, r.rdi, r.rsp, r.rbp,
-                     r.r8, r.r9, r.r10, r.r11, r.r12, r.r13, r.r14, r.r15,
-                     r.rip, r.rflags}) {
+  for (uint64_t v :
+       {r.rax, r.rbx, r.rcx, r.rdx, r.rsi, r.rdi, r.rsp, r.rbp, r.r8, r.r9,
+        r.r10, r.r11, r.r12, r.r13, r.r14, r.r15, r.rip, r.rflags}) {
     h.UpdateU64(v);
   }
   const kvm_sregs& s = st.sregs;

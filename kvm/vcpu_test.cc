@@ -115,7 +115,7 @@ TEST(VcpuTest, InjectedInterruptRunsHandlerRightAfterTheExit) {
   TinyVm t = TinyVm::Create({0xfb, 0x90, 0xe6, 0x80, 0xe6, 0xf4, 0xf4});
   // IVT entry for vector 0x20 -> 0000:2000: mov al,0x55; out 0x81,al; iret
   const uint8_t ivt[] = {0x00, 0x20, 0x00, 0x00};
-  ASSERT_TRUE(t.mem.Write(0x20 * 4, ivt).ok());
+  ASSERT_TRUE(t.mem.Write(uint64_t{0x20} * 4, ivt).ok());
   const uint8_t handler[] = {0xb0, 0x55, 0xe6, 0x81, 0xcf};
   ASSERT_TRUE(t.mem.Write(0x2000, handler).ok());
 

@@ -53,8 +53,8 @@ absl::Status Vm::GetDirtyLog(uint32_t slot, std::span<uint64_t> bitmap) {
 
 absl::Status Vm::SetTssAddr(uint64_t gpa) {
   if (::ioctl(fd_.get(), KVM_SET_TSS_ADDR, gpa) != 0) {
-    return absl::ErrnoToStatus(
-        errno, absl::StrFormat("KVM_SET_TSS_ADDR(0x%x)", gpa));
+    return absl::ErrnoToStatus(errno,
+                               absl::StrFormat("KVM_SET_TSS_ADDR(0x%x)", gpa));
   }
   return absl::OkStatus();
 }

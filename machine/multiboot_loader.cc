@@ -28,7 +28,7 @@ constexpr uint32_t kInfoCmdline = 1u << 2;
 constexpr uint32_t kInfoMemoryMap = 1u << 6;
 constexpr uint32_t kInfoBootLoaderName = 1u << 9;
 constexpr size_t kInfoSize = 128;  // multiboot_info incl. framebuffer fields
-constexpr size_t kMaxCmdline = 64 * 1024;
+constexpr size_t kMaxCmdline = size_t{64} * 1024;
 
 // Conventional PC memory map: low RAM up to the EBDA, the BIOS area.
 constexpr uint64_t kLowRamEnd = 0x9fc00;
@@ -90,7 +90,8 @@ absl::StatusOr<Plan> PlanElf(std::span<const uint8_t> image,
   plan.entry = eh->e_entry;
   std::optional<uint64_t> entry_paddr;
   for (int i = 0; i < eh->e_phnum; ++i) {
-    auto ph = ReadStruct<Phdr>(image, eh->e_phoff + uint64_t{i} * sizeof(Phdr));
+    auto ph = ReadStruct<Phdr>(
+        image, eh->e_phoff + static_cast<uint64_t>(i) * sizeof(Phdr));
     if (!ph) {
       return absl::InvalidArgumentError(absl::StrFormat(
           "%s: program header %d lies outside the file", name, i));

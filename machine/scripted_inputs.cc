@@ -21,7 +21,7 @@ absl::Status ScriptedInputs::Poll(const Machine& machine,
 }
 
 absl::Status ScriptedInputs::WaitForWakeup(const Machine& machine,
-                                           uint64_t host_deadline_ns,
+                                           uint64_t /*host_deadline_ns*/,
                                            std::vector<InputEvent>& out) {
   std::optional<uint64_t> deadline = machine.platform().NextDeadlineNs();
   if (!deadline) {

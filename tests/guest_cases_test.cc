@@ -52,8 +52,8 @@ std::vector<GuestCase> LoadCases() {
 }
 
 bool QemuInstalled() {
-  std::stringstream dirs(std::getenv("PATH") ? std::getenv("PATH")
-                                             : "/usr/bin");
+  const char* path = std::getenv("PATH");
+  std::stringstream dirs(path != nullptr ? path : "/usr/bin");
   std::string dir;
   while (std::getline(dirs, dir, ':')) {
     if (access((dir + "/qemu-system-x86_64").c_str(), X_OK) == 0) return true;
@@ -63,7 +63,8 @@ bool QemuInstalled() {
 
 // A zero-filled raw image of `sectors` sectors, for cases with a disk.
 std::string MakeDisk(const GuestCase& c, const std::string& tag) {
-  std::string path = std::string(std::getenv("TEST_TMPDIR")) + "/" + c.name +
+  const char* tmp = std::getenv("TEST_TMPDIR");
+  std::string path = std::string(tmp != nullptr ? tmp : "/tmp") + "/" + c.name +
                      "." + tag + ".img";
   std::ofstream(path, std::ios::trunc).close();
   EXPECT_EQ(truncate(path.c_str(), c.disk_sectors * 512), 0) << path;

@@ -37,6 +37,7 @@ ProcessResult RunProcess(const std::vector<std::string>& argv,
   // Build argv/envp before fork: the child may only call async-signal-safe
   // functions.
   std::vector<char*> args;
+  args.reserve(argv.size() + 1);
   for (const std::string& a : argv)
     args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
@@ -48,8 +49,13 @@ ProcessResult RunProcess(const std::vector<std::string>& argv,
   }
   for (const auto& [k, v] : options.env) env_map[k] = v;
   std::vector<std::string> env_strings;
-  for (const auto& [k, v] : env_map) env_strings.push_back(k + "=" + v);
+  env_strings.reserve(env_map.size());
+  for (const auto& [k, v] : env_map) {
+    env_strings.push_back(k + '=');
+    env_strings.back() += v;
+  }
   std::vector<char*> envp;
+  envp.reserve(env_strings.size() + 1);
   for (std::string& s : env_strings) envp.push_back(s.data());
   envp.push_back(nullptr);
 
