@@ -3,6 +3,7 @@
 #ifndef EXTRAVIRT_CLI_COMMANDS_H_
 #define EXTRAVIRT_CLI_COMMANDS_H_
 
+#include <optional>
 #include <span>
 #include <string>
 
@@ -29,6 +30,12 @@ int GuestsCommand(const Invocation& inv);
 
 const CommandSpec& DemoCommandSpec();
 int DemoCommand(const Invocation& inv);
+
+// Parses a command's arguments. Returns nullopt when the command is already
+// finished — bad usage (error printed) or --help (help printed) — with the
+// exit status in *status.
+std::optional<ParsedArgs> ParseCommandArgs(const CommandSpec& spec,
+                                           const Invocation& inv, int* status);
 
 // Prints "xvirt: <message>" on stderr (one line) and returns `status`.
 int Fail(int status, std::string_view message);

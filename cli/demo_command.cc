@@ -27,13 +27,10 @@ const CommandSpec& DemoCommandSpec() {
 }
 
 int DemoCommand(const Invocation& inv) {
-  const CommandSpec& spec = DemoCommandSpec();
-  auto args = ParseArgs(spec, inv.args);
-  if (!args.ok()) return Fail(kExitUsage, args.status());
-  if (args->Has("help")) {
-    std::cout << HelpText(spec);
-    return 0;
-  }
+  int status = 0;
+  std::optional<ParsedArgs> args =
+      ParseCommandArgs(DemoCommandSpec(), inv, &status);
+  if (!args) return status;
   GuestCatalog catalog(inv.argv0);
   struct Step {
     const char* guest;

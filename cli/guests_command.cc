@@ -22,13 +22,10 @@ const CommandSpec& GuestsCommandSpec() {
 }
 
 int GuestsCommand(const Invocation& inv) {
-  const CommandSpec& spec = GuestsCommandSpec();
-  auto args = ParseArgs(spec, inv.args);
-  if (!args.ok()) return Fail(kExitUsage, args.status());
-  if (args->Has("help")) {
-    std::cout << HelpText(spec);
-    return 0;
-  }
+  int status = 0;
+  std::optional<ParsedArgs> args =
+      ParseCommandArgs(GuestsCommandSpec(), inv, &status);
+  if (!args) return status;
   GuestCatalog catalog(inv.argv0);
   nlohmann::ordered_json list = nlohmann::ordered_json::array();
   for (const BundledGuest& g : BundledGuests()) {

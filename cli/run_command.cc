@@ -68,13 +68,10 @@ const CommandSpec& RunCommandSpec() {
 }
 
 int RunCommand(const Invocation& inv) {
-  const CommandSpec& spec = RunCommandSpec();
-  auto args = ParseArgs(spec, inv.args);
-  if (!args.ok()) return Fail(kExitUsage, args.status());
-  if (args->Has("help")) {
-    std::cout << HelpText(spec);
-    return 0;
-  }
+  int status = 0;
+  std::optional<ParsedArgs> args =
+      ParseCommandArgs(RunCommandSpec(), inv, &status);
+  if (!args) return status;
   const bool json = args->Has("json");
   auto fail = [json](int status, std::string_view message) {
     if (json) std::cout << ErrorReportJson(std::string(message)).dump() << "\n";

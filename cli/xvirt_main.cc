@@ -51,6 +51,21 @@ int Fail(int status, const absl::Status& error) {
               std::string_view(error.message().data(), error.message().size()));
 }
 
+std::optional<ParsedArgs> ParseCommandArgs(const CommandSpec& spec,
+                                           const Invocation& inv, int* status) {
+  auto args = ParseArgs(spec, inv.args);
+  if (!args.ok()) {
+    *status = Fail(kExitUsage, args.status());
+    return std::nullopt;
+  }
+  if (args->Has("help")) {
+    std::cout << HelpText(spec);
+    *status = 0;
+    return std::nullopt;
+  }
+  return *std::move(args);
+}
+
 // The running binary's path, for locating its runfiles even after a chdir.
 std::string SelfPath(const char* argv0) {
   char buf[4096];

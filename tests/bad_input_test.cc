@@ -1,6 +1,5 @@
 // Bad input to `xvirt run`: always one clear line on stderr and a non-zero
 // exit status, never a crash or a hang.
-#include <elf.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -13,6 +12,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "kvm/kvm_test_support.h"
+#include "machine/test_kernel_builder.h"
 #include "tests/runfiles.h"
 #include "tests/subprocess.h"
 
@@ -45,39 +45,6 @@ void ExpectCleanFailure(const ProcessResult& r, int status,
   ASSERT_EQ(lines.size(), 1u) << r.err;
   EXPECT_THAT(lines[0], StartsWith("xvirt: "));
   EXPECT_THAT(lines[0], HasSubstr(needle));
-}
-
-// An ELF32 multiboot kernel whose segment needs `mem_size` bytes at 1 MiB.
-std::vector<uint8_t> BigKernel(uint32_t mem_size) {
-  std::vector<uint8_t> seg = {0x02, 0xb0, 0xad, 0x1b, 0x03, 0, 0, 0};
-  uint32_t sum = 0u - 0x1BADB002u - 3u;
-  for (int i = 0; i < 4; ++i)
-    seg.push_back(static_cast<uint8_t>(sum >> (8 * i)));
-  seg.push_back(0xf4);
-  Elf32_Ehdr eh{};
-  std::memcpy(eh.e_ident, ELFMAG, SELFMAG);
-  eh.e_ident[EI_CLASS] = ELFCLASS32;
-  eh.e_ident[EI_DATA] = ELFDATA2LSB;
-  eh.e_ident[EI_VERSION] = EV_CURRENT;
-  eh.e_type = ET_EXEC;
-  eh.e_machine = EM_386;
-  eh.e_version = EV_CURRENT;
-  eh.e_entry = 0x100000 + 12;
-  eh.e_phoff = sizeof eh;
-  eh.e_ehsize = sizeof eh;
-  eh.e_phentsize = sizeof(Elf32_Phdr);
-  eh.e_phnum = 1;
-  Elf32_Phdr ph{};
-  ph.p_type = PT_LOAD;
-  ph.p_offset = 0x100;
-  ph.p_vaddr = ph.p_paddr = 0x100000;
-  ph.p_filesz = static_cast<uint32_t>(seg.size());
-  ph.p_memsz = mem_size;
-  std::vector<uint8_t> out(0x100 + seg.size());
-  std::memcpy(out.data(), &eh, sizeof eh);
-  std::memcpy(out.data() + sizeof eh, &ph, sizeof ph);
-  std::memcpy(out.data() + 0x100, seg.data(), seg.size());
-  return out;
 }
 
 TEST(BadInputTest, MissingKvmDevice) {
@@ -146,7 +113,9 @@ TEST(BadInputTest, ElfWithoutMultibootHeader) {
 TEST(BadInputTest, GuestTooLargeForMemory) {
   XV_SKIP_WITHOUT_KVM();
   std::string path = TempPath("big.elf");
-  WriteFile(path, BigKernel(64 << 20));
+  ElfBuilder big;
+  big.bss = 64 << 20;
+  WriteFile(path, big.Build());
   ProcessResult r = RunProcess({Xvirt(), "run", path, "--mem", "16"});
   ExpectCleanFailure(r, 125, "does not fit in guest memory (16 MiB)");
   EXPECT_THAT(r.err, HasSubstr("--mem"));
