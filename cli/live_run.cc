@@ -7,6 +7,7 @@
 #include "absl/strings/str_format.h"
 #include "kvm/kvm_system.h"
 #include "machine/live_environment.h"
+#include "machine/multiboot_loader.h"
 
 namespace xv::cli {
 namespace {
@@ -31,6 +32,13 @@ absl::StatusOr<LiveRunOutcome> RunGuestLive(const RunSettings& settings,
                                             bool want_state_hash) {
   auto image = ReadFile(settings.kernel_path);
   if (!image.ok()) return image.status();
+  // Input errors first, whatever the state of KVM on this host.
+  const MultibootOptions boot_options{.cmdline = settings.cmdline};
+  if (absl::Status s = ValidateMultibootKernel(
+          *image, settings.kernel_path, boot_options, settings.memory_bytes);
+      !s.ok()) {
+    return s;
+  }
   std::optional<DiskImage> disk;
   if (!settings.disk_path.empty()) {
     auto d = DiskImage::Open(settings.disk_path);
@@ -49,8 +57,8 @@ absl::StatusOr<LiveRunOutcome> RunGuestLive(const RunSettings& settings,
   config.platform.rtc_epoch_seconds = settings.rtc_epoch_seconds;
   auto machine = Machine::Create(*kvm, config, &env);
   if (!machine.ok()) return machine.status();
-  auto kernel = (*machine)->BootMultiboot(*image, settings.kernel_path,
-                                          {.cmdline = settings.cmdline});
+  auto kernel =
+      (*machine)->BootMultiboot(*image, settings.kernel_path, boot_options);
   if (!kernel.ok()) return kernel.status();
 
   env.StartClock((*machine)->platform().clock().now_ns());

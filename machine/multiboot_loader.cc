@@ -198,11 +198,19 @@ void Put64(std::vector<uint8_t>& b, size_t off, uint64_t v) {
   std::memcpy(&b[off], &v, 8);
 }
 
-}  // namespace
+struct BootPlan {
+  Plan plan;
+  uint64_t image_end;
+  uint64_t info_addr;
+  std::vector<uint8_t> info;
+};
 
-absl::StatusOr<LoadedKernel> LoadMultibootKernel(
-    std::span<const uint8_t> image, std::string_view name,
-    const MultibootOptions& options, GuestMemory& memory) {
+// Everything but the writes: validates the image against a memory of
+// `memory_size` bytes and lays out the multiboot information.
+absl::StatusOr<BootPlan> PlanBoot(std::span<const uint8_t> image,
+                                  std::string_view name,
+                                  const MultibootOptions& options,
+                                  uint64_t memory_size) {
   // Find the header: 4-byte aligned, within the first 8 KiB, valid checksum.
   std::optional<size_t> header_off;
   size_t limit = std::min(image.size(), kHeaderSearchBytes);
@@ -256,12 +264,12 @@ absl::StatusOr<LoadedKernel> LoadMultibootKernel(
   uint64_t image_end = 0;
   for (const Segment& s : plan->segments) {
     uint64_t end = s.paddr + s.mem_size;
-    if (end < s.paddr || end > memory.size()) {
+    if (end < s.paddr || end > memory_size) {
       return absl::ResourceExhaustedError(
           absl::StrFormat("%s: kernel segment [0x%x, 0x%x) does not fit in "
                           "guest memory (%d MiB); the "
                           "guest needs at least %d MiB (--mem)",
-                          name, s.paddr, end, memory.size() >> 20,
+                          name, s.paddr, end, memory_size >> 20,
                           ((end + (1 << 20) - 1) >> 20) + 1));
     }
     image_end = std::max(image_end, end);
@@ -278,13 +286,6 @@ absl::StatusOr<LoadedKernel> LoadMultibootKernel(
         "kernel command line is longer than %d bytes", kMaxCmdline));
   }
 
-  for (const Segment& s : plan->segments) {
-    auto dst = memory.MutableSpan(s.paddr, s.mem_size);
-    if (!dst.ok()) return dst.status();
-    std::memcpy(dst->data(), image.data() + s.file_offset, s.file_size);
-    std::memset(dst->data() + s.file_size, 0, s.mem_size - s.file_size);
-  }
-
   // Multiboot info: the structure, the memory map, the strings.
   struct MapEntry {
     uint64_t base, length;
@@ -293,15 +294,15 @@ absl::StatusOr<LoadedKernel> LoadMultibootKernel(
   std::vector<MapEntry> map = {{0, kLowRamEnd, 1},
                                {kLowRamEnd, 0xa0000 - kLowRamEnd, 2},
                                {kBiosStart, kHighRamStart - kBiosStart, 2}};
-  if (memory.size() > kHighRamStart) {
-    map.push_back({kHighRamStart, memory.size() - kHighRamStart, 1});
+  if (memory_size > kHighRamStart) {
+    map.push_back({kHighRamStart, memory_size - kHighRamStart, 1});
   }
   const size_t map_off = kInfoSize;
   const size_t map_bytes = map.size() * 24;
   const size_t cmdline_off = map_off + map_bytes;
   const size_t name_off = cmdline_off + options.cmdline.size() + 1;
   const size_t total = name_off + options.bootloader_name.size() + 1;
-  auto info_addr = PlaceInfo(plan->segments, image_end, total, memory.size());
+  auto info_addr = PlaceInfo(plan->segments, image_end, total, memory_size);
   if (!info_addr.ok()) return info_addr.status();
 
   std::vector<uint8_t> info(total, 0);
@@ -309,9 +310,8 @@ absl::StatusOr<LoadedKernel> LoadMultibootKernel(
   Put32(info, 0,
         kInfoMemory | kInfoCmdline | kInfoMemoryMap | kInfoBootLoaderName);
   Put32(info, 4, static_cast<uint32_t>(kLowRamEnd / 1024));
-  uint64_t upper_kib = memory.size() > kHighRamStart
-                           ? (memory.size() - kHighRamStart) / 1024
-                           : 0;
+  uint64_t upper_kib =
+      memory_size > kHighRamStart ? (memory_size - kHighRamStart) / 1024 : 0;
   Put32(info, 8,
         static_cast<uint32_t>(std::min<uint64_t>(upper_kib, UINT32_MAX)));
   Put32(info, 16, base + static_cast<uint32_t>(cmdline_off));
@@ -329,10 +329,37 @@ absl::StatusOr<LoadedKernel> LoadMultibootKernel(
               options.cmdline.size());
   std::memcpy(&info[name_off], options.bootloader_name.data(),
               options.bootloader_name.size());
-  if (absl::Status s = memory.Write(*info_addr, info); !s.ok()) return s;
+  return BootPlan{*std::move(plan), image_end, *info_addr, std::move(info)};
+}
 
-  return LoadedKernel{static_cast<uint32_t>(plan->entry), base,
-                      std::max<uint64_t>(image_end, *info_addr + total)};
+}  // namespace
+
+absl::Status ValidateMultibootKernel(std::span<const uint8_t> image,
+                                     std::string_view name,
+                                     const MultibootOptions& options,
+                                     uint64_t memory_size) {
+  return PlanBoot(image, name, options, memory_size).status();
+}
+
+absl::StatusOr<LoadedKernel> LoadMultibootKernel(
+    std::span<const uint8_t> image, std::string_view name,
+    const MultibootOptions& options, GuestMemory& memory) {
+  auto boot = PlanBoot(image, name, options, memory.size());
+  if (!boot.ok()) return boot.status();
+  for (const Segment& s : boot->plan.segments) {
+    auto dst = memory.MutableSpan(s.paddr, s.mem_size);
+    if (!dst.ok()) return dst.status();
+    std::memcpy(dst->data(), image.data() + s.file_offset, s.file_size);
+    std::memset(dst->data() + s.file_size, 0, s.mem_size - s.file_size);
+  }
+
+  if (absl::Status s = memory.Write(boot->info_addr, boot->info); !s.ok()) {
+    return s;
+  }
+  return LoadedKernel{
+      static_cast<uint32_t>(boot->plan.entry),
+      static_cast<uint32_t>(boot->info_addr),
+      std::max<uint64_t>(boot->image_end, boot->info_addr + boot->info.size())};
 }
 
 }  // namespace xv

@@ -36,6 +36,14 @@ absl::StatusOr<LoadedKernel> LoadMultibootKernel(
     std::span<const uint8_t> image, std::string_view name,
     const MultibootOptions& options, GuestMemory& memory);
 
+// Every check LoadMultibootKernel makes, against a guest memory of
+// `memory_size` bytes, without one: a bad image is reported as such before
+// any VM exists.
+absl::Status ValidateMultibootKernel(std::span<const uint8_t> image,
+                                     std::string_view name,
+                                     const MultibootOptions& options,
+                                     uint64_t memory_size);
+
 }  // namespace xv
 
 #endif  // EXTRAVIRT_MACHINE_MULTIBOOT_LOADER_H_

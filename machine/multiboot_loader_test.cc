@@ -163,6 +163,22 @@ TEST(MultibootLoaderTest, RejectsEntryOutsideImage) {
   EXPECT_NE(k.status().message().find("entry point"), absl::string_view::npos);
 }
 
+TEST(MultibootLoaderTest, ValidationAgreesWithLoading) {
+  ElfBuilder ok;
+  ElfBuilder big;
+  big.bss = 8 << 20;
+  ElfBuilder plain;
+  plain.multiboot = false;
+  for (const ElfBuilder* b : {&ok, &big, &plain}) {
+    auto mem = GuestMemory::Create(kMem);
+    absl::Status validated =
+        ValidateMultibootKernel(b->Build(), "test.elf", {}, kMem);
+    auto loaded = Load(b->Build(), *mem);
+    EXPECT_EQ(validated, loaded.status());
+  }
+  EXPECT_FALSE(ValidateMultibootKernel(big.Build(), "test.elf", {}, kMem).ok());
+}
+
 TEST(MultibootLoaderTest, LoadsWithAddressFields) {
   auto mem = GuestMemory::Create(kMem);
   // A flat binary: header with address fields (flag 16), then code.

@@ -111,7 +111,6 @@ TEST(BadInputTest, ElfWithoutMultibootHeader) {
 }
 
 TEST(BadInputTest, GuestTooLargeForMemory) {
-  XV_SKIP_WITHOUT_KVM();
   std::string path = TempPath("big.elf");
   ElfBuilder big;
   big.bss = 64 << 20;
