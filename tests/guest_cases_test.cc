@@ -235,6 +235,25 @@ TEST(XvirtCliTest, GuestWaitingOnClosedInputStops) {
   EXPECT_LT(r.seconds, 10);
 }
 
+TEST(XvirtCliTest, SerialToFileAndInputFromAPipe) {
+  XV_SKIP_WITHOUT_KVM();
+  const char* tmp = std::getenv("TEST_TMPDIR");
+  const std::string out =
+      std::string(tmp != nullptr ? tmp : "/tmp") + "/com1.txt";
+  ProcessResult r = RunProcess(
+      {RunfilePath("cli/xvirt"), "run", "hello", "--serial", "file:" + out});
+  EXPECT_EQ(r.exit_status, 0) << r.err;
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(ReadFile(out), "Hello from the xvirt guest SDK!\n");
+
+  // Standard input is COM1's input by default (here a file, as a shell
+  // redirection or pipe would give it).
+  r = RunProcess({RunfilePath("cli/xvirt"), "run", "kvstore"},
+                 {.stdin_path = RunfilePath("guest/testdata/kvstore.in")});
+  EXPECT_EQ(r.exit_status, 0) << r.err;
+  EXPECT_EQ(r.out, ReadFile(RunfilePath("guest/testdata/kvstore.out")));
+}
+
 TEST(XvirtCliTest, HelpAndGuestList) {
   ProcessResult help = RunProcess({RunfilePath("cli/xvirt"), "--help"});
   EXPECT_EQ(help.exit_status, 0);
