@@ -93,17 +93,51 @@ absl::StatusOr<ParsedArgs> ParseArgs(const CommandSpec& spec,
   return parsed;
 }
 
+namespace {
+
+// Appends `text` word-wrapped to 79 columns, every line indented by
+// `indent`; the first line starts at column `column` (already written).
+void AppendWrapped(std::string& out, std::string_view text, size_t indent,
+                   size_t column) {
+  constexpr size_t kWidth = 79;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t end = text.find(' ', pos);
+    if (end == std::string_view::npos) end = text.size();
+    std::string_view word = text.substr(pos, end - pos);
+    if (column > indent && column + 1 + word.size() > kWidth) {
+      out += "\n" + std::string(indent, ' ');
+      column = indent;
+    } else if (column > indent) {
+      out += ' ';
+      ++column;
+    }
+    out.append(word.data(), word.size());
+    column += word.size();
+    pos = end + 1;
+  }
+  out += '\n';
+}
+
+}  // namespace
+
 std::string HelpText(const CommandSpec& spec) {
+  constexpr size_t kHelpColumn = 28;
   std::string out =
       absl::StrFormat("usage: xvirt %s\n\n%s\n", spec.usage, spec.description);
-  if (!spec.options.empty()) {
-    out += "\noptions:\n";
-    for (const OptionSpec& o : spec.options) {
-      std::string left = "--" + o.name;
-      if (!o.value_name.empty()) left += " " + o.value_name;
-      absl::StrAppendFormat(&out, "  %-24s %s\n", left, o.help);
+  std::vector<OptionSpec> options = spec.options;
+  options.push_back({"help", "", "show this help"});
+  out += "\noptions:\n";
+  for (const OptionSpec& o : options) {
+    std::string left = "  --" + o.name;
+    if (!o.value_name.empty()) left += " " + o.value_name;
+    out += left;
+    if (left.size() + 1 > kHelpColumn) {
+      out += "\n" + std::string(kHelpColumn, ' ');
+    } else {
+      out += std::string(kHelpColumn - left.size(), ' ');
     }
-    absl::StrAppendFormat(&out, "  %-24s %s\n", "-h, --help", "show this help");
+    AppendWrapped(out, o.help, kHelpColumn, kHelpColumn);
   }
   return out;
 }
