@@ -67,8 +67,9 @@ class RunLoop {
     if (!kicker.ok()) return kicker.status();
     if (controller_ != nullptr) controller_->kicker_.store(kicker->get());
     std::optional<Watchdog> watchdog;
-    if (deadline_ns_ != UINT64_MAX)
+    if (deadline_ns_ != UINT64_MAX) {
       watchdog.emplace(kicker->get(), deadline_ns_);
+    }
     absl::StatusOr<RunResult> result = Loop();
     if (controller_ != nullptr) controller_->kicker_.store(nullptr);
     watchdog.reset();
