@@ -65,12 +65,15 @@ absl::Status LiveEnvironment::Poll(const Machine& machine,
   const PcPlatform& platform = machine.platform();
   const uint64_t host_now = HostNowNs();
   const uint64_t virt_now = platform.clock().now_ns();
+  // Advance when the quantum has passed; otherwise only if a timer is due
+  // (the deadline walk is skipped when the quantum already decided).
   if (host_now > virt_now) {
-    std::optional<uint64_t> deadline = platform.NextDeadlineNs();
-    if (host_now - virt_now >= kClockQuantumNs ||
-        (deadline && host_now >= *deadline)) {
-      out.push_back(InputEvent::ClockAdvance(host_now));
+    bool advance = host_now - virt_now >= kClockQuantumNs;
+    if (!advance) {
+      std::optional<uint64_t> deadline = platform.NextDeadlineNs();
+      advance = deadline && host_now >= *deadline;
     }
+    if (advance) out.push_back(InputEvent::ClockAdvance(host_now));
   }
   while (!completions_.empty()) {
     out.push_back(std::move(completions_.front()));
