@@ -10,6 +10,8 @@ std::string_view InputKindName(InputKind kind) {
       return "serial_rx";
     case InputKind::kDiskReadCompletion:
       return "disk_read_completion";
+    case InputKind::kBoundaryRead:
+      return "boundary_read";
   }
   return "unknown";
 }

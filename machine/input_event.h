@@ -16,6 +16,11 @@ enum class InputKind : uint8_t {
   kClockAdvance,        // value: new virtual time (ns since boot)
   kSerialRx,            // data: bytes arriving at the UART
   kDiskReadCompletion,  // value: LBA; data: the sectors read
+  // value: what a guest read of a boundary device (one that cannot be split
+  // into front-end and back-end, DESIGN §2) returned; address: its port or
+  // guest-physical address; size: access width in bytes. Our PC has none;
+  // VMMs using the library surface may.
+  kBoundaryRead,
 };
 
 std::string_view InputKindName(InputKind kind);
@@ -24,6 +29,8 @@ struct InputEvent {
   InputKind kind;
   uint64_t value = 0;
   std::vector<uint8_t> data;
+  uint64_t address = 0;
+  uint8_t size = 0;
 
   static InputEvent ClockAdvance(uint64_t ns) {
     return {InputKind::kClockAdvance, ns, {}};
@@ -34,6 +41,10 @@ struct InputEvent {
   static InputEvent DiskReadCompletion(uint64_t lba,
                                        std::vector<uint8_t> sectors) {
     return {InputKind::kDiskReadCompletion, lba, std::move(sectors)};
+  }
+  static InputEvent BoundaryRead(uint64_t address, uint8_t size,
+                                 uint64_t value) {
+    return {InputKind::kBoundaryRead, value, {}, address, size};
   }
   friend bool operator==(const InputEvent&, const InputEvent&) = default;
 };

@@ -59,23 +59,37 @@ absl::StatusOr<std::unique_ptr<Machine>> Machine::Create(
   }
   auto vcpu = vm->CreateVcpu(0);
   if (!vcpu.ok()) return vcpu.status();
-  auto cpuid = kvm.SupportedCpuid();
-  if (!cpuid.ok()) return cpuid.status();
-  if (absl::Status s = vcpu->SetCpuid(*cpuid); !s.ok()) return s;
+  std::vector<kvm_cpuid_entry2> cpuid;
+  if (config.cpuid) {
+    cpuid = *config.cpuid;
+  } else {
+    auto supported = kvm.SupportedCpuid();
+    if (!supported.ok()) return supported.status();
+    cpuid = std::move(*supported);
+  }
+  if (absl::Status s = vcpu->SetCpuid(cpuid); !s.ok()) {
+    return config.cpuid ? absl::FailedPreconditionError(absl::StrFormat(
+                              "this host's KVM refuses the recorded CPUID (%s)",
+                              s.message()))
+                        : s;
+  }
   auto msrs = DeterministicMsrIndices(kvm);
   if (!msrs.ok()) return msrs.status();
   return std::unique_ptr<Machine>(
       new Machine(std::move(*memory), std::move(*vm), std::move(*vcpu),
-                  std::move(*msrs), config, outputs));
+                  std::move(*msrs), std::move(cpuid), config, outputs));
 }
 
 Machine::Machine(GuestMemory memory, Vm vm, Vcpu vcpu,
-                 std::vector<uint32_t> msr_indices, const MachineConfig& config,
-                 OutputSink* outputs)
+                 std::vector<uint32_t> msr_indices,
+                 std::vector<kvm_cpuid_entry2> cpuid,
+                 const MachineConfig& config, OutputSink* outputs)
     : memory_(std::move(memory)),
       vm_(std::move(vm)),
       vcpu_(std::move(vcpu)),
       msr_indices_(std::move(msr_indices)),
+      cpuid_(std::move(cpuid)),
+      config_(config),
       tap_(this, outputs),
       platform_(std::make_unique<PcPlatform>(config.platform, &tap_)) {}
 
@@ -128,6 +142,12 @@ ExitOutcome Machine::HandleIo(const IoExit& io) {
 
 ExitOutcome Machine::HandleExit(const VcpuExit& exit) {
   ++exits_by_kind_[static_cast<int>(exit.kind)];
+  if (exit.kind != ExitKind::kHostInterrupt) {
+    last_exit_.kind = exit.kind;
+    last_exit_.raw_reason = exit.raw_reason;
+    last_exit_.io = {exit.io.port, exit.io.size, exit.io.in, exit.io.count, {}};
+    last_exit_.mmio = {exit.mmio.gpa, exit.mmio.write, {}};
+  }
   switch (exit.kind) {
     case ExitKind::kIo:
       return HandleIo(exit.io);
@@ -186,6 +206,10 @@ absl::Status Machine::ApplyInput(const InputEvent& input) {
       return absl::OkStatus();
     case InputKind::kDiskReadCompletion:
       return platform_->DiskReadCompleted(input.value, input.data);
+    case InputKind::kBoundaryRead:
+      return absl::InvalidArgumentError(
+          "boundary-device read value given to a machine without boundary "
+          "devices");
   }
   return absl::InvalidArgumentError("unknown input kind");
 }
@@ -223,6 +247,11 @@ absl::StatusOr<Hash128> Machine::StateHash() const {
   h.UpdateU64(platform_->SaveClock());
   h.Update(memory_.ContentHash());
   return h.Digest();
+}
+
+std::string Machine::DescribeLastExit() const {
+  if (esn() == 0) return "none (before the first exit)";
+  return last_exit_.Describe();
 }
 
 std::string Machine::DescribeGuestPosition() const {

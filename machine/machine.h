@@ -41,6 +41,9 @@ inline constexpr uint64_t kMaxMemoryBytes = 3ull << 30;
 struct MachineConfig {
   uint64_t memory_bytes = 256ull << 20;
   PcPlatformConfig platform;
+  // The guest's CPUID; unset: what this host's KVM supports. A replay sets
+  // the recorded one, so a guest sees the same CPU on every host.
+  std::optional<std::vector<kvm_cpuid_entry2>> cpuid;
 };
 
 // What the exit handler decided.
@@ -100,6 +103,9 @@ class Machine {
   // front-end, the virtual clock and all of guest memory.
   absl::StatusOr<Hash128> StateHash() const;
 
+  // The last guest-initiated exit, for reports: "pio in port 0x3f8 size 1".
+  std::string DescribeLastExit() const;
+
   // "RIP 0x... (linear 0x..., ESN n), bytes at RIP: .." for reports.
   std::string DescribeGuestPosition() const;
 
@@ -108,6 +114,10 @@ class Machine {
   // The value the guest wrote to debug-exit, once it did.
   std::optional<uint64_t> debug_exit_value() const { return debug_exit_; }
 
+  // The configuration it was created with.
+  const MachineConfig& config() const { return config_; }
+  // The CPUID the vCPU was given.
+  std::span<const kvm_cpuid_entry2> cpuid() const { return cpuid_; }
   const PcPlatform& platform() const { return *platform_; }
   PcPlatform& platform() { return *platform_; }
   Vcpu& vcpu() { return vcpu_; }
@@ -129,7 +139,8 @@ class Machine {
   };
 
   Machine(GuestMemory memory, Vm vm, Vcpu vcpu,
-          std::vector<uint32_t> msr_indices, const MachineConfig& config,
+          std::vector<uint32_t> msr_indices,
+          std::vector<kvm_cpuid_entry2> cpuid, const MachineConfig& config,
           OutputSink* outputs);
   ExitOutcome HandleIo(const IoExit& io);
   ExitOutcome Stop(StopReason reason, std::string message) const;
@@ -139,9 +150,13 @@ class Machine {
   Vm vm_;
   Vcpu vcpu_;
   std::vector<uint32_t> msr_indices_;
+  std::vector<kvm_cpuid_entry2> cpuid_;
+  MachineConfig config_;
   OutputTap tap_;
   std::unique_ptr<PcPlatform> platform_;
   std::optional<uint64_t> debug_exit_;
+  // The last guest-initiated exit (its data spans are not kept).
+  VcpuExit last_exit_;
   std::array<uint64_t, kNumExitKinds> exits_by_kind_{};
   absl::flat_hash_map<const FrontEnd*, uint64_t> pio_counts_;
 };

@@ -55,6 +55,7 @@ class RunLoop {
       : machine_(machine),
         inputs_(inputs),
         controller_(controller),
+        observer_(limits.observer),
         start_ns_(HostClock::MonotonicNs()) {
     if (limits.timeout_seconds) {
       deadline_ns_ =
@@ -88,8 +89,10 @@ class RunLoop {
         // the next KVM_RUN rather than lost.
         machine_.vcpu().ClearImmediateExit();
         machine_.HandleExit(*exit);
+        between_exits_ = true;
         continue;
       }
+      between_exits_ = false;
       ExitOutcome outcome = machine_.HandleExit(*exit);
       if (outcome.action == ExitOutcome::Action::kStop) {
         return Finish(outcome.reason, std::move(outcome.message));
@@ -102,6 +105,11 @@ class RunLoop {
       }
       auto injected = machine_.InjectPendingInterrupt();
       if (!injected.ok()) return injected.status();
+      if (observer_ != nullptr) {
+        if (absl::Status s = observer_->AtRendezvous(machine_); !s.ok()) {
+          return s;
+        }
+      }
     }
   }
 
@@ -113,6 +121,11 @@ class RunLoop {
              : inputs_.Poll(machine_, pending_);
     if (!s.ok()) return s;
     for (const InputEvent& input : pending_) {
+      if (observer_ != nullptr) {
+        if (absl::Status o = observer_->OnInput(machine_, input); !o.ok()) {
+          return o;
+        }
+      }
       if (absl::Status a = machine_.ApplyInput(input); !a.ok()) {
         return absl::InternalError(absl::StrFormat(
             "input %s at ESN %d rejected: %s", InputKindName(input.kind),
@@ -146,6 +159,12 @@ class RunLoop {
   }
 
   std::optional<RunResult> CheckHostStop() {
+    if (observer_ != nullptr && !between_exits_ &&
+        observer_->StopHere(machine_)) {
+      return Finish(
+          StopReason::kStopPoint,
+          absl::StrFormat("stopped at %s", machine_.DescribeGuestPosition()));
+    }
     if (controller_ != nullptr && controller_->stop_requested()) {
       return Finish(StopReason::kInterrupted,
                     absl::StrFormat("run interrupted at %s",
@@ -170,13 +189,18 @@ class RunLoop {
     r.exit_status = StopExitStatus(reason, r.debug_exit_value);
     r.esn = machine_.esn();
     r.wall_seconds = (HostClock::MonotonicNs() - start_ns_) / 1e9;
+    r.stopped_at_exit_boundary = !between_exits_;
     return r;
   }
 
   Machine& machine_;
   InputSource& inputs_;
   RunController* controller_;
+  RunObserver* observer_;
   uint64_t start_ns_;
+  // The last KVM_RUN returned because the host kicked it: the guest may have
+  // run on past its last exit.
+  bool between_exits_ = false;
   uint64_t deadline_ns_ = UINT64_MAX;
   std::vector<InputEvent> pending_;
 };

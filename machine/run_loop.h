@@ -52,10 +52,35 @@ class RunController {
   std::atomic<const VcpuKicker*> kicker_{nullptr};
 };
 
+// Watches a run at the points where its state is a pure function of the
+// initial state and the inputs so far: what the recorder logs and hashes,
+// what the replayer checks, and where tests perturb a run on purpose.
+class RunObserver {
+ public:
+  virtual ~RunObserver() = default;
+  // Every input, just before Machine::ApplyInput, at the ESN of the exit it
+  // follows. An error ends the run with that error.
+  virtual absl::Status OnInput(const Machine& machine,
+                               const InputEvent& input) {
+    return absl::OkStatus();
+  }
+  // The rendezvous after each guest-initiated exit that does not end the
+  // run: the exit handled, its inputs applied, any interrupt injected, the
+  // vCPU about to re-enter. An error ends the run with that error.
+  virtual absl::Status AtRendezvous(Machine& machine) {
+    return absl::OkStatus();
+  }
+  // Asked before every KVM_RUN and while the guest halts: true ends the run
+  // there with StopReason::kStopPoint.
+  virtual bool StopHere(const Machine& machine) { return false; }
+};
+
 struct RunLimits {
   // Wall-clock limit for the whole run, including time the guest spends
   // computing without any exit (it is then interrupted by a host kick).
   std::optional<double> timeout_seconds;
+  // Optional; must outlive the run.
+  RunObserver* observer = nullptr;
 };
 
 struct RunResult {
@@ -65,6 +90,10 @@ struct RunResult {
   int exit_status = 0;  // what `xvirt` exits with
   uint64_t esn = 0;
   double wall_seconds = 0;
+  // The run stopped at a point that is a function of the inputs alone (an
+  // exit, a rendezvous, a halt), so a replay can reproduce its final state.
+  // False when a timeout or an interrupt caught the guest between exits.
+  bool stopped_at_exit_boundary = true;
 };
 
 // Runs `machine` on the calling thread until it stops. Errors are failures

@@ -17,7 +17,8 @@ namespace xv {
   X(kHaltedForever, "halted_forever", 126)     \
   X(kUnsupportedExit, "unsupported_exit", 126) \
   X(kTimeout, "timeout", 124)                  \
-  X(kInterrupted, "interrupted", 130)
+  X(kInterrupted, "interrupted", 130)          \
+  X(kStopPoint, "stop_point", 0)
 
 enum class StopReason : uint8_t {
 #define XV_ENUM(e, name, status) e,
