@@ -1,0 +1,272 @@
+#include "replay/log_records.h"
+
+#include <type_traits>
+
+#include "absl/strings/str_format.h"
+#include "kj/exception.h"
+
+namespace xv {
+namespace {
+
+capnp::Data::Reader AsData(std::span<const uint8_t> bytes) {
+  return {bytes.data(), bytes.size()};
+}
+
+capnp::Text::Reader AsText(const std::string& s) {
+  return {s.data(), s.size()};
+}
+
+std::string FromText(capnp::Text::Reader text) {
+  return {text.begin(), text.size()};
+}
+
+void SetHash(log::Hash128::Builder out, const Hash128& h) {
+  out.setHigh(h.high);
+  out.setLow(h.low);
+}
+
+Hash128 GetHash(log::Hash128::Reader in) {
+  return {.high = in.getHigh(), .low = in.getLow()};
+}
+
+void BuildHeader(const RecordedMachine& m, log::Header::Builder h) {
+  h.setFormatVersion(kLogFormatVersion);
+  h.setRecordedBy(AsText(m.recorded_by));
+  h.setRecordedAtUnixNs(m.recorded_at_unix_ns);
+  h.setKernelName(AsText(m.kernel_name));
+  h.setKernelImage(AsData(m.kernel_image));
+  h.setCmdline(AsText(m.cmdline));
+  h.setMemoryBytes(m.memory_bytes);
+  h.setDiskSectors(m.disk_sectors);
+  h.setRtcEpochSeconds(m.rtc_epoch_seconds);
+  auto cpuid = h.initCpuid(m.cpuid.size());
+  for (size_t i = 0; i < m.cpuid.size(); ++i) {
+    const kvm_cpuid_entry2& e = m.cpuid[i];
+    auto out = cpuid[i];
+    out.setFunction(e.function);
+    out.setIndex(e.index);
+    out.setFlags(e.flags);
+    out.setEax(e.eax);
+    out.setEbx(e.ebx);
+    out.setEcx(e.ecx);
+    out.setEdx(e.edx);
+  }
+  SetHash(h.initInitialStateHash(), m.initial_state_hash);
+  h.setCheckpointInterval(m.checkpoint_interval);
+  h.setOutputDigestBytes(m.output_digest_bytes);
+  h.setOutputDigestExits(m.output_digest_exits);
+}
+
+absl::StatusOr<RecordedMachine> ParseHeader(log::Header::Reader h) {
+  if (h.getFormatVersion() != kLogFormatVersion) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "log format version %d is not supported by this xvirt (it reads "
+        "version %d)",
+        h.getFormatVersion(), kLogFormatVersion));
+  }
+  RecordedMachine m;
+  m.recorded_by = FromText(h.getRecordedBy());
+  m.recorded_at_unix_ns = h.getRecordedAtUnixNs();
+  m.kernel_name = FromText(h.getKernelName());
+  auto image = h.getKernelImage();
+  m.kernel_image.assign(image.begin(), image.end());
+  m.cmdline = FromText(h.getCmdline());
+  m.memory_bytes = h.getMemoryBytes();
+  m.disk_sectors = h.getDiskSectors();
+  m.rtc_epoch_seconds = h.getRtcEpochSeconds();
+  for (auto e : h.getCpuid()) {
+    kvm_cpuid_entry2 entry{};
+    entry.function = e.getFunction();
+    entry.index = e.getIndex();
+    entry.flags = e.getFlags();
+    entry.eax = e.getEax();
+    entry.ebx = e.getEbx();
+    entry.ecx = e.getEcx();
+    entry.edx = e.getEdx();
+    m.cpuid.push_back(entry);
+  }
+  m.initial_state_hash = GetHash(h.getInitialStateHash());
+  m.checkpoint_interval = h.getCheckpointInterval();
+  m.output_digest_bytes = h.getOutputDigestBytes();
+  m.output_digest_exits = h.getOutputDigestExits();
+  if (m.kernel_image.empty()) {
+    return absl::InvalidArgumentError("the header holds no kernel image");
+  }
+  return m;
+}
+
+void BuildInput(const LoggedInput& in, log::Input::Builder out) {
+  out.setEsn(in.esn);
+  const InputEvent& e = in.input;
+  switch (e.kind) {
+    case InputKind::kClockAdvance:
+      out.setClockAdvance(e.value);
+      break;
+    case InputKind::kSerialRx:
+      out.setUartRx(AsData(e.data));
+      break;
+    case InputKind::kDiskReadCompletion: {
+      auto d = out.initDiskRead();
+      d.setLba(e.value);
+      d.setData(AsData(e.data));
+      break;
+    }
+    case InputKind::kBoundaryRead: {
+      auto b = out.initBoundaryRead();
+      b.setAddress(e.address);
+      b.setSize(e.size);
+      b.setValue(e.value);
+      break;
+    }
+  }
+}
+
+absl::StatusOr<LoggedInput> ParseInput(log::Input::Reader in) {
+  LoggedInput out;
+  out.esn = in.getEsn();
+  switch (in.which()) {
+    case log::Input::CLOCK_ADVANCE:
+      out.input = InputEvent::ClockAdvance(in.getClockAdvance());
+      return out;
+    case log::Input::UART_RX: {
+      auto data = in.getUartRx();
+      out.input = InputEvent::SerialRx({data.begin(), data.size()});
+      return out;
+    }
+    case log::Input::DISK_READ: {
+      auto d = in.getDiskRead();
+      auto data = d.getData();
+      out.input = InputEvent::DiskReadCompletion(
+          d.getLba(), std::vector<uint8_t>(data.begin(), data.end()));
+      return out;
+    }
+    case log::Input::BOUNDARY_READ: {
+      auto b = in.getBoundaryRead();
+      out.input =
+          InputEvent::BoundaryRead(b.getAddress(), b.getSize(), b.getValue());
+      return out;
+    }
+  }
+  return absl::InvalidArgumentError(
+      absl::StrFormat("input of kind %d, which this xvirt does not know",
+                      static_cast<int>(in.which())));
+}
+
+}  // namespace
+
+uint64_t EntryEsn(const LogEntry& entry) {
+  return std::visit(
+      [](const auto& e) -> uint64_t {
+        if constexpr (std::is_same_v<std::decay_t<decltype(e)>,
+                                     RecordedMachine>) {
+          return 0;
+        } else {
+          return e.esn;
+        }
+      },
+      entry);
+}
+
+std::string_view EntryKindName(const LogEntry& entry) {
+  static constexpr std::string_view kNames[] = {"header", "input", "checkpoint",
+                                                "output_digest", "end"};
+  return kNames[entry.index()];
+}
+
+void BuildRecord(const LogEntry& entry, log::Record::Builder record) {
+  struct Visitor {
+    log::Record::Builder r;
+    void operator()(const RecordedMachine& m) {
+      BuildHeader(m, r.initHeader());
+    }
+    void operator()(const LoggedInput& in) { BuildInput(in, r.initInput()); }
+    void operator()(const LoggedCheckpoint& c) {
+      auto out = r.initCheckpoint();
+      out.setEsn(c.esn);
+      SetHash(out.initStateHash(), c.state_hash);
+    }
+    void operator()(const LoggedDigest& d) {
+      auto out = r.initOutputDigest();
+      out.setEsn(d.esn);
+      out.setDevice(AsText(d.device));
+      out.setOutputs(d.outputs);
+      out.setBytes(d.bytes);
+      SetHash(out.initHash(), d.hash);
+      out.setAtEnd(d.at_end);
+    }
+    void operator()(const LoggedEnd& e) {
+      auto out = r.initEnd();
+      out.setEsn(e.esn);
+      out.setExitStatus(e.exit_status);
+      out.setStopReason(AsText(e.stop_reason));
+      out.setDebugExitValue(e.debug_exit_value);
+      out.setFinalStateComparable(e.final_state_hash.has_value());
+      if (e.final_state_hash) {
+        SetHash(out.initFinalStateHash(), *e.final_state_hash);
+      }
+      out.setExits(e.exits);
+      out.setWallSeconds(e.wall_seconds);
+    }
+  };
+  std::visit(Visitor{record}, entry);
+}
+
+namespace {
+
+absl::StatusOr<LogEntry> ParseRecordUnchecked(log::Record::Reader record) {
+  switch (record.which()) {
+    case log::Record::HEADER: {
+      auto h = ParseHeader(record.getHeader());
+      if (!h.ok()) return h.status();
+      return LogEntry(std::move(*h));
+    }
+    case log::Record::INPUT: {
+      auto in = ParseInput(record.getInput());
+      if (!in.ok()) return in.status();
+      return LogEntry(std::move(*in));
+    }
+    case log::Record::CHECKPOINT: {
+      auto c = record.getCheckpoint();
+      return LogEntry(LoggedCheckpoint{c.getEsn(), GetHash(c.getStateHash())});
+    }
+    case log::Record::OUTPUT_DIGEST: {
+      auto d = record.getOutputDigest();
+      return LogEntry(LoggedDigest{d.getEsn(), FromText(d.getDevice()),
+                                   d.getOutputs(), d.getBytes(),
+                                   GetHash(d.getHash()), d.getAtEnd()});
+    }
+    case log::Record::END: {
+      auto e = record.getEnd();
+      LoggedEnd end{
+          .esn = e.getEsn(),
+          .exit_status = e.getExitStatus(),
+          .stop_reason = FromText(e.getStopReason()),
+          .debug_exit_value = e.getDebugExitValue(),
+          .exits = e.getExits(),
+          .wall_seconds = e.getWallSeconds(),
+      };
+      if (e.getFinalStateComparable()) {
+        end.final_state_hash = GetHash(e.getFinalStateHash());
+      }
+      return LogEntry(std::move(end));
+    }
+  }
+  return absl::InvalidArgumentError(
+      absl::StrFormat("record of kind %d, which this xvirt does not know",
+                      static_cast<int>(record.which())));
+}
+
+}  // namespace
+
+absl::StatusOr<LogEntry> ParseRecord(log::Record::Reader record) {
+  // Cap'n Proto checks pointers lazily, as fields are read, and throws on
+  // malformed ones: no exception may leave the log layer.
+  try {
+    return ParseRecordUnchecked(record);
+  } catch (const kj::Exception& e) {
+    return absl::DataLossError(
+        absl::StrFormat("malformed record: %s", e.getDescription().cStr()));
+  }
+}
+
+}  // namespace xv

@@ -1,0 +1,90 @@
+// The records of the nondeterminism log as plain C++ values, and their
+// conversion to and from the Cap'n Proto schema (log.capnp). Everything above
+// the log file works with these; only this file knows the schema's layout.
+#ifndef EXTRAVIRT_REPLAY_LOG_RECORDS_H_
+#define EXTRAVIRT_REPLAY_LOG_RECORDS_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "base/hash128.h"
+#include "kvm/kvm_uapi.h"
+#include "machine/input_event.h"
+#include "replay/log.capnp.h"
+
+namespace xv {
+
+// Incompatible changes to log.capnp's meaning bump this; readers refuse
+// other versions.
+inline constexpr uint32_t kLogFormatVersion = 1;
+
+// What a replay needs to rebuild the machine exactly as it was recorded.
+struct RecordedMachine {
+  std::string recorded_by;
+  int64_t recorded_at_unix_ns = 0;
+  std::string kernel_name;
+  std::vector<uint8_t> kernel_image;
+  std::string cmdline;
+  uint64_t memory_bytes = 0;
+  uint64_t disk_sectors = 0;
+  int64_t rtc_epoch_seconds = 0;
+  std::vector<kvm_cpuid_entry2> cpuid;
+  Hash128 initial_state_hash;
+  uint64_t checkpoint_interval = 0;
+  uint32_t output_digest_bytes = 0;
+  uint64_t output_digest_exits = 0;
+};
+
+struct LoggedInput {
+  uint64_t esn = 0;
+  InputEvent input;
+};
+
+struct LoggedCheckpoint {
+  uint64_t esn = 0;
+  Hash128 state_hash;
+};
+
+struct LoggedDigest {
+  uint64_t esn = 0;
+  std::string device;
+  uint32_t outputs = 0;
+  uint64_t bytes = 0;
+  Hash128 hash;
+  bool at_end = false;
+};
+
+struct LoggedEnd {
+  uint64_t esn = 0;
+  int32_t exit_status = 0;
+  std::string stop_reason;
+  uint64_t debug_exit_value = 0;
+  // Unset when the run stopped between exits (see log.capnp).
+  std::optional<Hash128> final_state_hash;
+  uint64_t exits = 0;
+  double wall_seconds = 0;
+};
+
+using LogEntry = std::variant<RecordedMachine, LoggedInput, LoggedCheckpoint,
+                              LoggedDigest, LoggedEnd>;
+
+// The ESN a record belongs to (0 for the header).
+uint64_t EntryEsn(const LogEntry& entry);
+// "header", "input", "checkpoint", "output_digest", "end".
+std::string_view EntryKindName(const LogEntry& entry);
+
+// Fills `record` (a fresh root) from `entry`.
+void BuildRecord(const LogEntry& entry, log::Record::Builder record);
+
+// Converts a record read from a log. Errors name what is inconsistent (a
+// version this reader does not know, an impossible input); the caller adds
+// where in the file it was.
+absl::StatusOr<LogEntry> ParseRecord(log::Record::Reader record);
+
+}  // namespace xv
+
+#endif  // EXTRAVIRT_REPLAY_LOG_RECORDS_H_

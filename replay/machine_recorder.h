@@ -1,0 +1,50 @@
+// MachineRecorder: records a run of our Machine under RunMachine(). It sits
+// on the run's single input path (RunObserver::OnInput) and between the
+// machine and its back-ends (OutputSink), and feeds a LogRecorder.
+#ifndef EXTRAVIRT_REPLAY_MACHINE_RECORDER_H_
+#define EXTRAVIRT_REPLAY_MACHINE_RECORDER_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "devices/output_sink.h"
+#include "machine/machine.h"
+#include "machine/run_loop.h"
+#include "replay/log_recorder.h"
+
+namespace xv {
+
+class MachineRecorder : public RunObserver, public OutputSink {
+ public:
+  // Outputs go on to `next` (the live back-ends). `extra` (optional) sees
+  // every rendezvous first — tests use it to slow the recorder down.
+  explicit MachineRecorder(OutputSink* next, RunObserver* extra = nullptr)
+      : next_(next), extra_(extra) {}
+
+  // Call after the kernel was loaded and before the run: writes the log's
+  // header, completing `recorded` (kernel image, name, command line, RTC
+  // epoch) with the machine's configuration, CPUID and initial state hash.
+  absl::Status Start(const std::string& path, const Machine& machine,
+                     RecordedMachine recorded, const RecorderOptions& options);
+  // Call after the run: the End record (with the final state hash when the
+  // run stopped at an exit boundary), then closes the log.
+  absl::Status Finish(const Machine& machine, const RunResult& result);
+
+  void Emit(const DeviceOutput& output) override;
+  absl::Status OnInput(const Machine& machine,
+                       const InputEvent& input) override;
+  absl::Status AtRendezvous(Machine& machine) override;
+
+  const LogRecorder* log() const { return log_.get(); }
+
+ private:
+  OutputSink* next_;
+  RunObserver* extra_;
+  const Machine* machine_ = nullptr;
+  std::unique_ptr<LogRecorder> log_;
+};
+
+}  // namespace xv
+
+#endif  // EXTRAVIRT_REPLAY_MACHINE_RECORDER_H_
