@@ -48,11 +48,20 @@ absl::StatusOr<ParsedArgs> ParseArgs(const CommandSpec& spec,
       parsed.values_["help"] = "";
       continue;
     }
-    if (arg.rfind("--", 0) != 0) {
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "unknown option '%s' (see 'xvirt %s --help')", arg, spec.name));
+    std::string name;
+    if (arg.rfind("--", 0) == 0) {
+      name = arg.substr(2);
+    } else {
+      auto alias = std::find_if(
+          spec.options.begin(), spec.options.end(), [&](const OptionSpec& o) {
+            return arg.size() == 2 && o.short_name == arg[1];
+          });
+      if (alias == spec.options.end()) {
+        return absl::InvalidArgumentError(absl::StrFormat(
+            "unknown option '%s' (see 'xvirt %s --help')", arg, spec.name));
+      }
+      name = alias->name;
     }
-    std::string name = arg.substr(2);
     std::optional<std::string> value;
     if (size_t eq = name.find('='); eq != std::string::npos) {
       value = name.substr(eq + 1);
@@ -129,7 +138,9 @@ std::string HelpText(const CommandSpec& spec) {
   options.push_back({"help", "", "show this help"});
   out += "\noptions:\n";
   for (const OptionSpec& o : options) {
-    std::string left = "  --" + o.name;
+    std::string left =
+        o.short_name ? absl::StrFormat("  -%c, --%s", o.short_name, o.name)
+                     : "  --" + o.name;
     if (!o.value_name.empty()) left += " " + o.value_name;
     out += left;
     if (left.size() + 1 > kHelpColumn) {

@@ -18,6 +18,8 @@ struct OptionSpec {
   std::string name;        // without the leading "--"
   std::string value_name;  // empty for a flag that takes no value
   std::string help;
+  // A one-letter alias ("-o"), or 0.
+  char short_name = 0;
 };
 
 struct CommandSpec {

@@ -14,7 +14,7 @@ const CommandSpec& Spec() {
       .usage = "run KERNEL [options]",
       .summary = "s",
       .description = "d",
-      .options = {{"mem", "MiB", "memory"}, {"json", "", "json output"}},
+      .options = {{"mem", "MiB", "memory", 'm'}, {"json", "", "json output"}},
       .min_positional = 1,
       .max_positional = 1,
   };
@@ -34,6 +34,15 @@ TEST(CommandLineTest, ParsesBothValueForms) {
   ASSERT_TRUE(b.ok()) << b.status();
   EXPECT_EQ(b->Get("mem"), "32");
   EXPECT_TRUE(b->Has("json"));
+}
+
+TEST(CommandLineTest, ShortAliasTakesAValue) {
+  auto a = Parse({"-m", "16", "k.elf"});
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_EQ(a->Get("mem"), "16");
+  EXPECT_FALSE(Parse({"-x", "k.elf"}).ok());
+  EXPECT_FALSE(Parse({"k.elf", "-m"}).ok());
+  EXPECT_NE(HelpText(Spec()).find("-m, --mem MiB"), std::string::npos);
 }
 
 TEST(CommandLineTest, RejectsUnknownMissingAndExtra) {

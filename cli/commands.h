@@ -28,6 +28,15 @@ int RunCommand(const Invocation& inv);
 const CommandSpec& GuestsCommandSpec();
 int GuestsCommand(const Invocation& inv);
 
+const CommandSpec& RecordCommandSpec();
+int RecordCommand(const Invocation& inv);
+
+const CommandSpec& ReplayCommandSpec();
+int ReplayCommand(const Invocation& inv);
+
+const CommandSpec& LogCommandSpec();
+int LogCommand(const Invocation& inv);
+
 const CommandSpec& DemoCommandSpec();
 int DemoCommand(const Invocation& inv);
 
@@ -39,6 +48,9 @@ std::optional<ParsedArgs> ParseCommandArgs(const CommandSpec& spec,
 
 // Prints "xvirt: <message>" on stderr (one line) and returns `status`.
 int Fail(int status, std::string_view message);
+// Same; with `json`, also prints {"error": message} on stdout first.
+int Fail(int status, std::string_view message, bool json);
+int Fail(int status, const absl::Status& error, bool json);
 // Same, with the status's message.
 int Fail(int status, const absl::Status& error);
 

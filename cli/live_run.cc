@@ -8,6 +8,7 @@
 #include "kvm/kvm_system.h"
 #include "machine/live_environment.h"
 #include "machine/multiboot_loader.h"
+#include "replay/machine_recorder.h"
 
 namespace xv::cli {
 namespace {
@@ -29,7 +30,8 @@ absl::StatusOr<std::vector<uint8_t>> ReadFile(const std::string& path) {
 
 absl::StatusOr<LiveRunOutcome> RunGuestLive(const RunSettings& settings,
                                             RunController* controller,
-                                            bool want_state_hash) {
+                                            bool want_state_hash,
+                                            const RecordRequest* record) {
   auto image = ReadFile(settings.kernel_path);
   if (!image.ok()) return image.status();
   // Input errors first, whatever the state of KVM on this host.
@@ -55,18 +57,43 @@ absl::StatusOr<LiveRunOutcome> RunGuestLive(const RunSettings& settings,
   config.memory_bytes = settings.memory_bytes;
   config.platform.disk_sectors = env.disk_sectors();
   config.platform.rtc_epoch_seconds = settings.rtc_epoch_seconds;
-  auto machine = Machine::Create(*kvm, config, &env);
+  // Recording puts the recorder between the machine and its back-ends, and
+  // on the run's input path.
+  std::optional<MachineRecorder> recorder;
+  OutputSink* outputs = &env;
+  if (record != nullptr) outputs = &recorder.emplace(&env, record->hook);
+  auto machine = Machine::Create(*kvm, config, outputs);
   if (!machine.ok()) return machine.status();
   auto kernel =
       (*machine)->BootMultiboot(*image, settings.kernel_path, boot_options);
   if (!kernel.ok()) return kernel.status();
+  if (recorder) {
+    const size_t slash = settings.kernel_path.rfind('/');
+    RecordedMachine recorded{.kernel_name = settings.kernel_path.substr(
+                                 slash == std::string::npos ? 0 : slash + 1),
+                             .kernel_image = *image,
+                             .cmdline = settings.cmdline};
+    if (absl::Status s = recorder->Start(record->log_path, **machine,
+                                         std::move(recorded), record->options);
+        !s.ok()) {
+      return s;
+    }
+  }
 
   env.StartClock((*machine)->platform().clock().now_ns());
-  RunLimits limits{.timeout_seconds = settings.timeout_seconds};
+  RunLimits limits{.timeout_seconds = settings.timeout_seconds,
+                   .observer = recorder ? &*recorder : nullptr};
   auto result = RunMachine(**machine, env, limits, controller);
   if (!result.ok()) return result.status();
   if (absl::Status s = env.Finish(); !s.ok()) return s;
   LiveRunOutcome outcome{*result, (*machine)->stats(), std::nullopt};
+  if (recorder) {
+    if (absl::Status s = recorder->Finish(**machine, *result); !s.ok()) {
+      return s;
+    }
+    outcome.recorded = recorder->log()->stats();
+    outcome.log_stats = recorder->log()->writer().stats();
+  }
   if (want_state_hash) {
     auto hash = (*machine)->StateHash();
     if (!hash.ok()) return hash.status();

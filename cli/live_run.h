@@ -1,5 +1,5 @@
 // LiveRun: boots a kernel on a fresh machine with live back-ends and runs it
-// to the end — what `xvirt run` (and `demo`) does.
+// to the end — what `xvirt run`, `record` (and `demo`) do.
 #ifndef EXTRAVIRT_CLI_LIVE_RUN_H_
 #define EXTRAVIRT_CLI_LIVE_RUN_H_
 
@@ -10,6 +10,7 @@
 #include "cli/run_settings.h"
 #include "machine/machine.h"
 #include "machine/run_loop.h"
+#include "replay/log_recorder.h"
 
 namespace xv::cli {
 
@@ -19,15 +20,26 @@ struct LiveRunOutcome {
   // Computed only when asked for: on a big guest it is most of the time
   // xvirt spends after the guest stopped.
   std::optional<Hash128> final_state_hash;
+  // Set when the run was recorded.
+  std::optional<RecorderStats> recorded;
+  std::optional<LogWriterStats> log_stats;
+};
+
+// Asks RunGuestLive to record the run into a nondeterminism log.
+struct RecordRequest {
+  std::string log_path;
+  RecorderOptions options;
+  // Sees every rendezvous first (tests slow the recorder down with it).
+  RunObserver* hook = nullptr;
 };
 
 // Errors are failures to set up or to keep running the host side (no KVM,
 // a bad image, a missing disk, a failed back-end); a guest that crashes or
 // times out is an outcome. `controller` (optional) lets a signal handler
 // stop the run.
-absl::StatusOr<LiveRunOutcome> RunGuestLive(const RunSettings& settings,
-                                            RunController* controller,
-                                            bool want_state_hash);
+absl::StatusOr<LiveRunOutcome> RunGuestLive(
+    const RunSettings& settings, RunController* controller,
+    bool want_state_hash, const RecordRequest* record = nullptr);
 
 }  // namespace xv::cli
 

@@ -1,7 +1,4 @@
 // xvirt run: boot a kernel and run it to the end with live back-ends.
-#include <signal.h>
-
-#include <atomic>
 #include <cstdio>
 #include <iostream>
 
@@ -10,40 +7,9 @@
 #include "cli/live_run.h"
 #include "cli/run_report.h"
 #include "cli/run_settings.h"
+#include "cli/stop_signals.h"
 
 namespace xv::cli {
-namespace {
-
-std::atomic<RunController*> g_controller{nullptr};
-
-void OnStopSignal(int) {
-  if (RunController* c = g_controller.load()) c->RequestStop();
-}
-
-// Ctrl-C / SIGTERM end the run cleanly (with a report), instead of killing
-// xvirt mid-write.
-class StopSignals {
- public:
-  explicit StopSignals(RunController* controller) {
-    g_controller.store(controller);
-    struct sigaction sa {};
-    sa.sa_handler = OnStopSignal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, &old_int_);
-    sigaction(SIGTERM, &sa, &old_term_);
-  }
-  ~StopSignals() {
-    sigaction(SIGINT, &old_int_, nullptr);
-    sigaction(SIGTERM, &old_term_, nullptr);
-    g_controller.store(nullptr);
-  }
-
- private:
-  struct sigaction old_int_ {};
-  struct sigaction old_term_ {};
-};
-
-}  // namespace
 
 const CommandSpec& RunCommandSpec() {
   static const CommandSpec spec = {
@@ -74,8 +40,7 @@ int RunCommand(const Invocation& inv) {
   if (!args) return status;
   const bool json = args->Has("json");
   auto fail = [json](int status, std::string_view message) {
-    if (json) std::cout << ErrorReportJson(std::string(message)).dump() << "\n";
-    return Fail(status, message);
+    return Fail(status, message, json);
   };
   GuestCatalog catalog(inv.argv0);
   auto settings = ParseRunSettings(*args, catalog);

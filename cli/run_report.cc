@@ -4,16 +4,16 @@
 
 namespace xv::cli {
 
-nlohmann::ordered_json RunReportJson(const std::string& guest,
-                                     const LiveRunOutcome& outcome) {
-  const RunResult& r = outcome.result;
+nlohmann::ordered_json RunReportJson(
+    const std::string& guest, const RunResult& r, const ExitStats& stats,
+    const std::optional<Hash128>& final_state) {
   nlohmann::ordered_json exits = nlohmann::ordered_json::object();
   for (int k = 0; k < kNumExitKinds; ++k) {
     exits[std::string(ExitKindName(static_cast<ExitKind>(k)))] =
-        outcome.stats.by_kind[k];
+        stats.by_kind[k];
   }
   nlohmann::ordered_json pio = nlohmann::ordered_json::object();
-  for (const auto& [device, count] : outcome.stats.pio_by_device) {
+  for (const auto& [device, count] : stats.pio_by_device) {
     pio[device] = count;
   }
   nlohmann::ordered_json j;
@@ -25,10 +25,9 @@ nlohmann::ordered_json RunReportJson(const std::string& guest,
   j["exits"] = exits;
   j["pio_by_device"] = pio;
   j["wall_seconds"] = r.wall_seconds;
-  j["final_state_hash"] =
-      outcome.final_state_hash
-          ? nlohmann::ordered_json(outcome.final_state_hash->ToHex())
-          : nlohmann::ordered_json(nullptr);
+  j["final_state_hash"] = final_state
+                              ? nlohmann::ordered_json(final_state->ToHex())
+                              : nlohmann::ordered_json(nullptr);
   if (r.reason == StopReason::kDebugExit) {
     j["debug_exit_value"] = r.debug_exit_value;
   }

@@ -13,7 +13,14 @@ namespace xv::cli {
 // exit_code, esn, exits (by kind), pio_by_device, wall_seconds,
 // final_state_hash, stop_reason, message, guest.
 nlohmann::ordered_json RunReportJson(const std::string& guest,
-                                     const LiveRunOutcome& outcome);
+                                     const RunResult& result,
+                                     const ExitStats& stats,
+                                     const std::optional<Hash128>& final_state);
+inline nlohmann::ordered_json RunReportJson(const std::string& guest,
+                                            const LiveRunOutcome& outcome) {
+  return RunReportJson(guest, outcome.result, outcome.stats,
+                       outcome.final_state_hash);
+}
 
 // The object printed when the run could not happen: {"error": message}.
 nlohmann::ordered_json ErrorReportJson(const std::string& message);

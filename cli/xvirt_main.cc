@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_format.h"
 #include "cli/commands.h"
+#include "cli/run_report.h"
 
 namespace xv::cli {
 namespace {
@@ -20,9 +21,9 @@ struct Command {
 };
 
 const Command kCommands[] = {
-    {RunCommandSpec, RunCommand},
-    {GuestsCommandSpec, GuestsCommand},
-    {DemoCommandSpec, DemoCommand},
+    {RunCommandSpec, RunCommand},       {RecordCommandSpec, RecordCommand},
+    {ReplayCommandSpec, ReplayCommand}, {LogCommandSpec, LogCommand},
+    {GuestsCommandSpec, GuestsCommand}, {DemoCommandSpec, DemoCommand},
 };
 
 void PrintUsage(FILE* out) {
@@ -44,6 +45,15 @@ int Fail(int status, std::string_view message) {
   std::fprintf(stderr, "xvirt: %.*s\n", static_cast<int>(message.size()),
                message.data());
   return status;
+}
+
+int Fail(int status, std::string_view message, bool json) {
+  if (json) std::cout << ErrorReportJson(std::string(message)).dump() << "\n";
+  return Fail(status, message);
+}
+
+int Fail(int status, const absl::Status& error, bool json) {
+  return Fail(status, std::string(error.message()), json);
 }
 
 int Fail(int status, const absl::Status& error) {

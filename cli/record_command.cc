@@ -1,0 +1,108 @@
+// xvirt record: run a guest like `xvirt run` and write its nondeterminism log.
+#include <cstdio>
+#include <iostream>
+
+#include "absl/strings/str_format.h"
+#include "cli/commands.h"
+#include "cli/live_run.h"
+#include "cli/run_report.h"
+#include "cli/run_settings.h"
+#include "cli/stop_signals.h"
+
+namespace xv::cli {
+
+const CommandSpec& RecordCommandSpec() {
+  static const CommandSpec spec = [] {
+    CommandSpec s{
+        .name = "record",
+        .usage = "record KERNEL -o LOG [options]",
+        .summary = "run a guest like 'run' and record its nondeterminism log",
+        .description =
+            "Runs KERNEL exactly as 'xvirt run' does (the guest's output\n"
+            "still reaches you live) and writes every nondeterministic input\n"
+            "it receives, with the exit (ESN) where it was applied, to LOG,\n"
+            "together with the kernel image, the machine configuration and\n"
+            "periodic state hashes. 'xvirt replay LOG' then reproduces the\n"
+            "run exactly, on any host with KVM, without the disk image,\n"
+            "the terminal or the clock. Exit status as for 'run'.",
+        .options = RunOptionSpecs(),
+        .min_positional = 1,
+        .max_positional = 1,
+    };
+    s.options.insert(
+        s.options.begin(),
+        {"output", "LOG", "the log file to write (required)", 'o'});
+    s.options.push_back(
+        {"checkpoint-every", "N",
+         "log a state hash every N exits (default 20000; 0: only at the end). "
+         "Replay verifies itself at each one"});
+    s.options.push_back(
+        {"no-compress", "", "store log segments without zstd compression"});
+    return s;
+  }();
+  return spec;
+}
+
+int RecordCommand(const Invocation& inv) {
+  int status = 0;
+  std::optional<ParsedArgs> args =
+      ParseCommandArgs(RecordCommandSpec(), inv, &status);
+  if (!args) return status;
+  const bool json = args->Has("json");
+  std::optional<std::string> log_path = args->Get("output");
+  if (!log_path || log_path->empty()) {
+    return Fail(kExitUsage, "record: -o LOG is required", json);
+  }
+  RecordRequest record{.log_path = *log_path};
+  auto every = args->GetNumber("checkpoint-every", 0, 1e12);
+  if (!every.ok()) return Fail(kExitUsage, every.status(), json);
+  if (*every) {
+    record.options.checkpoint_interval = static_cast<uint64_t>(**every);
+  }
+  record.options.writer.compress = !args->Has("no-compress");
+
+  GuestCatalog catalog(inv.argv0);
+  auto settings = ParseRunSettings(*args, catalog);
+  if (!settings.ok()) {
+    bool usage = absl::IsInvalidArgument(settings.status()) &&
+                 settings.status().message().rfind("--", 0) == 0;
+    return Fail(usage ? kExitUsage : kExitCannotRun, settings.status(), json);
+  }
+
+  RunController controller;
+  StopSignals signals(&controller);
+  auto outcome = RunGuestLive(*settings, &controller,
+                              /*want_state_hash=*/json, &record);
+  if (!outcome.ok()) {
+    return Fail(kExitCannotRun, outcome.status(), json);
+  }
+  const RunResult& r = outcome->result;
+  if (r.reason != StopReason::kDebugExit) {
+    std::fprintf(stderr, "xvirt: %s\n", r.message.c_str());
+  }
+  const RecorderStats& rec = *outcome->recorded;
+  const LogWriterStats& log = *outcome->log_stats;
+  if (json) {
+    nlohmann::ordered_json j = RunReportJson(settings->kernel_path, *outcome);
+    j["log"] = {{"path", *log_path},
+                {"bytes", log.file_bytes},
+                {"records", log.records},
+                {"inputs", rec.inputs},
+                {"outputs", rec.outputs},
+                {"checkpoints", rec.checkpoints},
+                {"output_digests", rec.digests}};
+    std::cout << j.dump() << "\n";
+  } else {
+    std::fprintf(stderr,
+                 "xvirt: recorded %s: %llu exits, %llu inputs, %llu outputs, "
+                 "%llu checkpoints, %llu bytes\n",
+                 log_path->c_str(), (unsigned long long)r.esn,
+                 (unsigned long long)rec.inputs,
+                 (unsigned long long)rec.outputs,
+                 (unsigned long long)rec.checkpoints,
+                 (unsigned long long)log.file_bytes);
+  }
+  return r.exit_status;
+}
+
+}  // namespace xv::cli

@@ -1,0 +1,190 @@
+// xvirt replay: re-run a recorded log with no back-ends and verify it.
+#include <unistd.h>
+
+#include <cstdio>
+#include <iostream>
+
+#include "absl/strings/str_format.h"
+#include "cli/commands.h"
+#include "cli/run_report.h"
+#include "cli/stop_signals.h"
+#include "devices/serial_backend.h"
+#include "kvm/kvm_system.h"
+#include "replay/machine_replayer.h"
+
+namespace xv::cli {
+namespace {
+
+// Exit status of a replay that diverged from its recording.
+constexpr int kExitDiverged = 121;
+// The log ends early (a recorder killed mid-run): what it holds replayed
+// and verified, but the run's end could not be checked.
+constexpr int kExitIncomplete = 122;
+
+// Shows the guest's serial output as it is replayed; everything else the
+// guest emits (disk writes) is only checked.
+class SerialEcho : public OutputSink {
+ public:
+  explicit SerialEcho(std::unique_ptr<SerialBackend> out)
+      : out_(std::move(out)) {}
+  void Emit(const DeviceOutput& output) override {
+    if (output.kind == OutputKind::kSerialTx && error_.ok()) {
+      error_ = out_->Write(output.data);
+    }
+  }
+  const absl::Status& error() const { return error_; }
+
+ private:
+  std::unique_ptr<SerialBackend> out_;
+  absl::Status error_;
+};
+
+nlohmann::ordered_json DivergenceJson(const Divergence& d) {
+  nlohmann::ordered_json j;
+  j["esn"] = d.esn;
+  j["what"] = d.what;
+  j["expected"] = d.expected;
+  j["actual"] = d.actual;
+  j["rip"] = d.rip ? nlohmann::ordered_json(absl::StrFormat("0x%x", *d.rip))
+                   : nlohmann::ordered_json(nullptr);
+  j["last_exit"] = d.last_exit;
+  j["guest_position"] = d.guest_position;
+  j["last_verified_esn"] = d.last_verified_esn;
+  return j;
+}
+
+void PrintDivergence(const Divergence& d) {
+  std::fprintf(stderr,
+               "xvirt: replay diverged at ESN %llu: %s\n"
+               "  expected: %s\n"
+               "  actual:   %s\n"
+               "  guest:    %s\n"
+               "  last exit: %s\n"
+               "  last verified ESN: %llu\n",
+               (unsigned long long)d.esn, d.what.c_str(), d.expected.c_str(),
+               d.actual.c_str(), d.guest_position.c_str(), d.last_exit.c_str(),
+               (unsigned long long)d.last_verified_esn);
+}
+
+}  // namespace
+
+const CommandSpec& ReplayCommandSpec() {
+  static const CommandSpec spec = {
+      .name = "replay",
+      .usage = "replay LOG [--until ESN] [--json]",
+      .summary = "replay a recorded log and verify it reproduces the run",
+      .description =
+          "Rebuilds the machine from LOG's header and runs the guest with\n"
+          "no back-ends at all: inputs come only from the log, applied at\n"
+          "the exit (ESN) where they were recorded. Outputs, periodic state\n"
+          "hashes and the final state are checked against the log; the\n"
+          "first difference stops the replay with a report of where it\n"
+          "diverged. The guest's serial output is shown as it replays.\n"
+          "Exit status: the recorded guest's, 121 if the replay diverged,\n"
+          "122 if the log ends early (its recorder was killed: what it\n"
+          "holds is replayed and verified), 125 if the log cannot be read\n"
+          "or KVM is unavailable.",
+      .options =
+          {
+              {"until", "ESN",
+               "stop at the rendezvous after exit ESN instead of the end"},
+              {"quiet", "", "do not show the guest's serial output"},
+              {"json", "",
+               "print one JSON object with the results on stdout (the "
+               "guest's output then goes to stderr)"},
+          },
+      .min_positional = 1,
+      .max_positional = 1,
+  };
+  return spec;
+}
+
+int ReplayCommand(const Invocation& inv) {
+  int status = 0;
+  std::optional<ParsedArgs> args =
+      ParseCommandArgs(ReplayCommandSpec(), inv, &status);
+  if (!args) return status;
+  const bool json = args->Has("json");
+  const std::string path = args->positional()[0];
+  ReplayOptions options;
+  auto until = args->GetNumber("until", 0, 1.8e19);
+  if (!until.ok()) return Fail(kExitUsage, until.status(), json);
+  if (*until) options.until = static_cast<uint64_t>(**until);
+
+  std::unique_ptr<SerialEcho> echo;
+  if (!args->Has("quiet")) {
+    auto out = OpenSerialBackend({.output = json ? "stderr" : "stdout"});
+    if (!out.ok()) return Fail(kExitCannotRun, out.status(), json);
+    echo = std::make_unique<SerialEcho>(std::move(*out));
+    options.outputs = echo.get();
+  }
+  // A progress line only where it cannot garble the guest's output.
+  const bool progress = !json && isatty(STDERR_FILENO) &&
+                        (args->Has("quiet") || !isatty(STDOUT_FILENO));
+  if (progress) {
+    options.progress = [](uint64_t esn, double fraction) {
+      std::fprintf(stderr, "\rreplaying: ESN %llu, %3.0f%% of the log",
+                   (unsigned long long)esn, 100 * fraction);
+    };
+  }
+
+  auto kvm = KvmSystem::Open();
+  if (!kvm.ok()) return Fail(kExitCannotRun, kvm.status(), json);
+  RunController controller;
+  options.controller = &controller;
+  StopSignals signals(&controller);
+  auto outcome = ReplayLog(*kvm, path, options);
+  if (progress) std::fprintf(stderr, "\r\033[K");
+  if (!outcome.ok()) {
+    return Fail(kExitCannotRun, outcome.status(), json);
+  }
+  if (echo && !echo->error().ok()) {
+    return Fail(kExitCannotRun, echo->error(), json);
+  }
+  for (const std::string& w : outcome->warnings) {
+    std::fprintf(stderr, "xvirt: warning: %s\n", w.c_str());
+  }
+  for (const std::string& n : outcome->notes) {
+    std::fprintf(stderr, "xvirt: note: %s\n", n.c_str());
+  }
+  const ReplayCounts& c = outcome->counts;
+  int exit_status = outcome->recorded_end && outcome->complete
+                        ? outcome->recorded_end->exit_status
+                        : outcome->result.exit_status;
+  if (outcome->divergence) {
+    PrintDivergence(*outcome->divergence);
+    exit_status = kExitDiverged;
+  } else if (!outcome->recorded_end && !options.until) {
+    exit_status = kExitIncomplete;
+  }
+  if (!outcome->divergence) {
+    std::fprintf(stderr,
+                 "verified: %llu inputs, %llu outputs, %llu checkpoints, "
+                 "final state hash %s\n",
+                 (unsigned long long)c.inputs, (unsigned long long)c.outputs,
+                 (unsigned long long)c.checkpoints,
+                 outcome->final_state_hash
+                     ? outcome->final_state_hash->ToHex().c_str()
+                     : "(not compared)");
+  }
+  if (json) {
+    RunResult result = outcome->result;
+    result.exit_status = exit_status;
+    nlohmann::ordered_json j =
+        RunReportJson(outcome->machine.kernel_name, result, outcome->stats,
+                      outcome->final_state_hash);
+    j["verified"] = !outcome->divergence.has_value();
+    j["complete"] = outcome->complete;
+    j["inputs"] = c.inputs;
+    j["outputs"] = c.outputs;
+    j["checkpoints"] = c.checkpoints;
+    j["last_verified_esn"] = c.last_verified_esn;
+    j["divergence"] = outcome->divergence ? DivergenceJson(*outcome->divergence)
+                                          : nlohmann::ordered_json(nullptr);
+    j["notes"] = outcome->notes;
+    std::cout << j.dump() << "\n";
+  }
+  return exit_status;
+}
+
+}  // namespace xv::cli
