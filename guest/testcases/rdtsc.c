@@ -10,9 +10,14 @@ static uint64_t read_tsc(void) {
   return (uint64_t)hi << 32 | lo;
 }
 
+// The whole counter also lands in memory, so even two runs that happen to
+// print the same value end in different states.
+volatile uint64_t g_tsc;
+
 int xv_main(void) {
   xv_cmdline_allow_only((const char* const[]){NULL});
   uint64_t tsc = read_tsc();
+  g_tsc = tsc;
   // Low bits change from run to run; the cycle counter's lowest bits may be
   // coarse, so take bits 8-15.
   unsigned steer = (unsigned)(tsc >> 8) & 0xff;
