@@ -24,7 +24,8 @@ class ReplayDriver : public InputSource, public RunObserver, public OutputSink {
     return log_.InputsAt(machine.esn(), out);
   }
 
-  absl::Status WaitForWakeup(const Machine& machine, uint64_t host_deadline_ns,
+  absl::Status WaitForWakeup(const Machine& machine,
+                             uint64_t /*host_deadline_ns*/,
                              std::vector<InputEvent>& out) override {
     const size_t before = out.size();
     if (absl::Status s = log_.InputsAt(machine.esn(), out); !s.ok()) return s;

@@ -12,6 +12,7 @@
 #include "nlohmann/json.hpp"
 #include "tests/runfiles.h"
 #include "tests/subprocess.h"
+#include "tests/test_files.h"
 
 namespace xv {
 namespace {
@@ -19,24 +20,13 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::MatchesRegex;
 using xv::testing::GuestPath;
+using xv::testing::ReadText;
 using xv::testing::RunfilePath;
 using xv::testing::RunProcess;
+using xv::testing::TempPath;
+using xv::testing::WriteBytes;
 
 std::string Xvirt() { return RunfilePath("cli/xvirt"); }
-
-std::string TempPath(const std::string& name) {
-  const char* dir = std::getenv("TEST_TMPDIR");
-  return absl::StrFormat("%s/%s", dir ? dir : "/tmp", name);
-}
-
-std::string ReadText(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-void WriteBytes(const std::string& path, const std::string& bytes) {
-  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
-}
 
 nlohmann::json ParseJson(const std::string& text) {
   auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);

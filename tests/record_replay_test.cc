@@ -20,27 +20,17 @@
 #include "kvm/kvm_test_support.h"
 #include "replay/machine_replayer.h"
 #include "tests/runfiles.h"
+#include "tests/test_files.h"
 
 namespace xv {
 namespace {
 
 using ::testing::HasSubstr;
 using xv::testing::GuestPath;
+using xv::testing::ReadText;
 using xv::testing::RunfilePath;
-
-std::string TempPath(const std::string& name) {
-  const char* dir = std::getenv("TEST_TMPDIR");
-  return absl::StrFormat("%s/%s", dir ? dir : "/tmp", name);
-}
-
-std::string ReadText(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-void WriteBytes(const std::string& path, const std::string& bytes) {
-  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
-}
+using xv::testing::TempPath;
+using xv::testing::WriteBytes;
 
 // Collects what the replayed guest sends to its UART.
 class SerialCapture : public OutputSink {
