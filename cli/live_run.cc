@@ -93,8 +93,9 @@ absl::StatusOr<LiveRunOutcome> RunGuestLive(const RunSettings& settings,
     }
     outcome.recorded = recorder->log()->stats();
     outcome.log_stats = recorder->log()->writer().stats();
+    outcome.final_state_hash = recorder->final_state_hash();
   }
-  if (want_state_hash) {
+  if (want_state_hash && !outcome.final_state_hash) {
     auto hash = (*machine)->StateHash();
     if (!hash.ok()) return hash.status();
     outcome.final_state_hash = *hash;

@@ -40,7 +40,7 @@ absl::Status MachineRecorder::Finish(const Machine& machine,
   if (result.stopped_at_exit_boundary) {
     auto hash = machine.StateHash();
     if (!hash.ok()) return hash.status();
-    end.final_state_hash = *hash;
+    end.final_state_hash = final_state_hash_ = *hash;
   }
   return log_->Finish(end);
 }

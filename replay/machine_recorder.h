@@ -37,12 +37,18 @@ class MachineRecorder : public RunObserver, public OutputSink {
   absl::Status AtRendezvous(Machine& machine) override;
 
   const LogRecorder* log() const { return log_.get(); }
+  // The final state hash Finish() logged, if the run stopped at an exit
+  // boundary.
+  const std::optional<Hash128>& final_state_hash() const {
+    return final_state_hash_;
+  }
 
  private:
   OutputSink* next_;
   RunObserver* extra_;
   const Machine* machine_ = nullptr;
   std::unique_ptr<LogRecorder> log_;
+  std::optional<Hash128> final_state_hash_;
 };
 
 }  // namespace xv
