@@ -14,6 +14,22 @@
 #   --accel ACCEL    tcg (default) or kvm. Under PVM, QEMU-KVM emulates the
 #                    firmware and all CPL0 code: TCG is faster for these guests.
 #   --output FILE    also write the serial output to FILE
+#   --rr MODE        QEMU record/replay: record or replay (TCG only). Adds
+#                    -icount shift=auto,rr=MODE,rrfile=FILE and attaches
+#                    --disk through the blkreplay driver (which rr needs).
+#                    Under replay, --input is not sent: QEMU replays the
+#                    recorded COM1 input from the log. --disk must then
+#                    hold what it held at the start of the recording.
+#   --rrfile FILE    the rr log (required with --rr)
+#   --input-pace P   how to send --input. 0 (the default): all at once.
+#                    S > 0: in 16-byte chunks (the 16550's receive FIFO),
+#                    S seconds apart. sync: a line at a time, waiting after
+#                    each (up to 1 s) until the guest has printed more;
+#                    longer lines in 16-byte chunks 0.05 s apart. Under
+#                    --rr record the default is sync: QEMU rr delivers COM1
+#                    input without flow control, so the FIFO overruns
+#                    unless the input is paced.
+#   --time FILE      write QEMU's wall time (seconds, spawn to exit) to FILE
 #
 # Exit status:
 #   0-127  the guest's debug-exit value v (QEMU itself exits (v << 1) | 1)
@@ -39,6 +55,10 @@ memory=256
 timeout_s=60
 accel=tcg
 output=""
+rr=""
+rrfile=""
+input_pace=""
+time_file=""
 kernel=""
 extra=()
 while (($# > 0)); do
@@ -50,6 +70,10 @@ while (($# > 0)); do
     --timeout) timeout_s="$2"; shift 2 ;;
     --accel) accel="$2"; shift 2 ;;
     --output) output="$2"; shift 2 ;;
+    --rr) rr="$2"; shift 2 ;;
+    --rrfile) rrfile="$2"; shift 2 ;;
+    --input-pace) input_pace="$2"; shift 2 ;;
+    --time) time_file="$2"; shift 2 ;;
     --) shift; extra=("$@"); break ;;
     -h|--help) usage ;;
     -*) echo "run_qemu.sh: unknown option $1" >&2; usage ;;
@@ -57,6 +81,14 @@ while (($# > 0)); do
   esac
 done
 [[ -n "$kernel" ]] || usage
+case "$rr" in
+  "") [[ -z "$rrfile" ]] || usage ;;
+  record|replay) [[ -n "$rrfile" && "$accel" == tcg ]] || usage ;;
+  *) usage ;;
+esac
+[[ -z "$input_pace" || "$input_pace" == sync || "$input_pace" =~ ^[0-9]+(\.[0-9]+)?$ ]] ||
+  usage
+[[ -n "$input_pace" ]] || { [[ "$rr" == record ]] && input_pace=sync || input_pace=0; }
 for f in "$kernel" ${disk:+"$disk"} ${input:+"$input"}; do
   [[ -r "$f" ]] || { echo "run_qemu.sh: cannot read $f" >&2; exit 204; }
 done
@@ -82,9 +114,18 @@ args=(
   -display none -monitor none -nic none -no-reboot -serial stdio
   -device isa-debug-exit,iobase=0xf4,iosize=0x04
 )
-[[ -n "$disk" ]] && args+=(-drive "file=$disk,format=raw,if=ide,index=0,media=disk")
+if [[ -n "$rr" ]]; then
+  args+=(-icount "shift=auto,rr=$rr,rrfile=$rrfile")
+  [[ -n "$disk" ]] && args+=(
+    -drive "file=$disk,format=raw,if=none,id=img-direct"
+    -drive "driver=blkreplay,if=none,image=img-direct,id=img-blkreplay"
+    -device "ide-hd,drive=img-blkreplay,bus=ide.0,unit=0")
+else
+  [[ -n "$disk" ]] && args+=(-drive "file=$disk,format=raw,if=ide,index=0,media=disk")
+fi
 
 : >"$work/serial"
+start=$(date +%s.%N)
 timeout -k 5 "$timeout_s" "$qemu" "${args[@]}" "${extra[@]}" \
   <"$work/com1.in" >"$work/serial" 2>"$work/qemu.err" &
 qemu_pid=$!
@@ -92,15 +133,50 @@ qemu_pid=$!
 tail -s 0.05 -c +1 -f --pid="$qemu_pid" "$work/serial" &
 tail_pid=$!
 
-if [[ -n "$input" ]]; then
+if [[ -n "$input" && "$rr" != replay ]]; then
   while kill -0 "$qemu_pid" 2>/dev/null && ! grep -q $'\n' "$work/serial"; do
     sleep 0.01
   done
-  cat "$input" >&3
+  if [[ "$input_pace" =~ ^0*(\.0*)?$ ]]; then
+    cat "$input" >&3
+  elif [[ "$input_pace" == sync ]]; then
+    eof=0
+    while ((!eof)); do
+      if IFS= read -r line; then
+        line+=$'\n'
+      else
+        eof=1
+        [[ -n "$line" ]] || break
+      fi
+      kill -0 "$qemu_pid" 2>/dev/null || break
+      printed=$(stat -c %s "$work/serial")
+      while ((${#line} > 16)); do
+        printf '%s' "${line:0:16}" >&3
+        line=${line:16}
+        sleep 0.05
+      done
+      printf '%s' "$line" >&3
+      for ((poll = 0; poll < 200; poll++)); do
+        (($(stat -c %s "$work/serial") > printed)) && break
+        kill -0 "$qemu_pid" 2>/dev/null || break
+        sleep 0.005
+      done
+    done <"$input"
+  else
+    size=$(stat -c %s "$input")
+    for ((chunk = 0; chunk * 16 < size; chunk++)); do
+      ((chunk == 0)) || sleep "$input_pace"
+      kill -0 "$qemu_pid" 2>/dev/null || break
+      dd if="$input" bs=16 skip="$chunk" count=1 status=none >&3
+    done
+  fi
 fi
 
 wait "$qemu_pid"
 status=$?
+end=$(date +%s.%N)
+[[ -n "$time_file" ]] &&
+  awk -v a="$start" -v b="$end" 'BEGIN { printf "%.6f\n", b - a }' >"$time_file"
 qemu_pid=""
 wait "$tail_pid"
 tail_pid=""
