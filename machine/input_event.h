@@ -31,6 +31,7 @@ struct InputEvent {
   std::vector<uint8_t> data;
   uint64_t address = 0;
   uint8_t size = 0;
+  bool is_mmio = false;  // kBoundaryRead: a guest-physical address, not a port
 
   static InputEvent ClockAdvance(uint64_t ns) {
     return {InputKind::kClockAdvance, ns, {}};
@@ -42,9 +43,9 @@ struct InputEvent {
                                        std::vector<uint8_t> sectors) {
     return {InputKind::kDiskReadCompletion, lba, std::move(sectors)};
   }
-  static InputEvent BoundaryRead(uint64_t address, uint8_t size,
-                                 uint64_t value) {
-    return {InputKind::kBoundaryRead, value, {}, address, size};
+  static InputEvent BoundaryRead(uint64_t address, uint8_t size, uint64_t value,
+                                 bool is_mmio = false) {
+    return {InputKind::kBoundaryRead, value, {}, address, size, is_mmio};
   }
   friend bool operator==(const InputEvent&, const InputEvent&) = default;
 };

@@ -115,6 +115,7 @@ void BuildInput(const LoggedInput& in, log::Input::Builder out) {
       auto b = out.initBoundaryRead();
       b.setAddress(e.address);
       b.setSize(e.size);
+      b.setIsMmio(e.is_mmio);
       b.setValue(e.value);
       break;
     }
@@ -142,8 +143,8 @@ absl::StatusOr<LoggedInput> ParseInput(log::Input::Reader in) {
     }
     case log::Input::BOUNDARY_READ: {
       auto b = in.getBoundaryRead();
-      out.input =
-          InputEvent::BoundaryRead(b.getAddress(), b.getSize(), b.getValue());
+      out.input = InputEvent::BoundaryRead(b.getAddress(), b.getSize(),
+                                           b.getValue(), b.getIsMmio());
       return out;
     }
   }

@@ -292,7 +292,8 @@ absl::Status LogReplayer::Finish(const ReplayedEnd& end) {
   }
   if (end.at_stop_point ? !HostEndedRecording(want.stop_reason)
                         : (end.stop_reason != want.stop_reason ||
-                           end.exit_status != want.exit_status)) {
+                           end.exit_status != want.exit_status ||
+                           end.debug_exit_value != want.debug_exit_value)) {
     return Diverge(end.esn, "end of run",
                    absl::StrFormat("%s, exit status %d", want.stop_reason,
                                    want.exit_status),

@@ -61,6 +61,7 @@ struct ReplayedEnd {
   uint64_t esn = 0;
   int exit_status = 0;
   std::string stop_reason;
+  uint64_t debug_exit_value = 0;
   // Stopped because StopHere() said so (the recording ended there without
   // the guest stopping by itself: a timeout, an interrupt, a halt).
   bool at_stop_point = false;

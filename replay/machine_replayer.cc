@@ -113,6 +113,7 @@ absl::StatusOr<ReplayOutcome> ReplayLog(const KvmSystem& kvm,
             {.esn = result->esn,
              .exit_status = result->exit_status,
              .stop_reason = std::string(StopReasonName(result->reason)),
+             .debug_exit_value = result->debug_exit_value,
              .at_stop_point = result->reason == StopReason::kStopPoint,
              .final_state_hash = outcome.final_state_hash});
       } else {

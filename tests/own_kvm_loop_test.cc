@@ -392,7 +392,7 @@ absl::Status RunLoop(MiniVm& vm, const Sensor& sensor, LogRecorder* rec,
       // reads of any width with one byte, zero-extended.
       uint64_t value;
       if (rep != nullptr) {
-        auto v = TakeBoundaryRead(esn, inputs, io->port, io->size);
+        auto v = TakeBoundaryRead(*rep, esn, inputs, io->port, io->size);
         if (!v.ok()) return diverge(std::string(v.status().message()));
         value = *v;
       } else {
@@ -467,6 +467,7 @@ absl::Status RunLoop(MiniVm& vm, const Sensor& sensor, LogRecorder* rec,
   return rep->Finish({.esn = esn,
                       .exit_status = 0,
                       .stop_reason = halted ? kStopHalted : "stop_point",
+                      .debug_exit_value = report.result.value_or(0),
                       .at_stop_point = !halted,
                       .final_state_hash = *final_hash});
 }
@@ -750,7 +751,7 @@ TEST(OwnKvmLoopTest, ChangedGuestProgramIsADivergence) {
 
 // A boundary read that the log does not have at this exit (here: the
 // guest reads 4 bytes where it read 1) is a divergence the VMM itself
-// finds, with TakeBoundaryRead(); the replayer never sees it.
+// finds, with TakeBoundaryRead(), which reports it to the replayer.
 TEST(OwnKvmLoopTest, MismatchedBoundaryReadIsADivergenceTheVmmReports) {
   XV_SKIP_WITHOUT_KVM();
   const std::string path = LogPath("mismatched_boundary_read");
@@ -766,9 +767,11 @@ TEST(OwnKvmLoopTest, MismatchedBoundaryReadIsADivergenceTheVmmReports) {
   EXPECT_TRUE(absl::IsAborted(replayed->status)) << Describe(*replayed);
   EXPECT_EQ(replayed->vmm_divergence,
             "replay diverged at ESN 1: boundary read: expected a 1-byte read "
-            "of 0x60, got a 4-byte read of 0x60");
+            "of port 0x60, got a 4-byte read of port 0x60");
   EXPECT_EQ(replayed->run.esn, 1u);
-  EXPECT_FALSE(replayed->divergence.has_value());
+  ASSERT_TRUE(replayed->divergence.has_value());
+  EXPECT_EQ(replayed->divergence->what, "boundary read");
+  EXPECT_EQ(replayed->divergence->last_verified_esn, 0u);
   EXPECT_FALSE(replayed->complete);
   EXPECT_TRUE(replayed->run.sensor_values.empty());
 }

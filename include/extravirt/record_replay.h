@@ -175,28 +175,29 @@ namespace xv {
 // removes that read's recorded value from `inputs` (what
 // LogReplayer::InputsAt(esn) returned) and returns it. If the recording has
 // no such read at this exit, the guest is not doing what it did when
-// recorded: returns absl::AbortedError describing the divergence. (The
-// replayer's divergence() does not see it: report it yourself, with
-// LogReplayer::counts().last_verified_esn as the last verified ESN.)
+// recorded: the divergence is reported to `replayer` (divergence() has it,
+// like every other) and returned as absl::AbortedError.
 inline absl::StatusOr<uint64_t> TakeBoundaryRead(
-    uint64_t esn, std::vector<InputEvent>& inputs, uint64_t address,
-    uint8_t size) {
+    LogReplayer& replayer, uint64_t esn, std::vector<InputEvent>& inputs,
+    uint64_t address, uint8_t size, bool is_mmio = false) {
+  auto describe = [](uint64_t address, uint8_t size, bool is_mmio) {
+    return absl::StrFormat("a %d-byte read of %s 0x%x", size,
+                           is_mmio ? "address" : "port", address);
+  };
   for (auto it = inputs.begin(); it != inputs.end(); ++it) {
     if (it->kind != InputKind::kBoundaryRead) continue;
-    if (it->address != address || it->size != size) {
-      return absl::AbortedError(absl::StrFormat(
-          "replay diverged at ESN %d: boundary read: expected a %d-byte read "
-          "of 0x%x, got a %d-byte read of 0x%x",
-          esn, it->size, it->address, size, address));
+    if (it->address != address || it->size != size || it->is_mmio != is_mmio) {
+      return replayer.ReportDivergence(
+          esn, "boundary read", describe(it->address, it->size, it->is_mmio),
+          describe(address, size, is_mmio));
     }
     const uint64_t value = it->value;
     inputs.erase(it);
     return value;
   }
-  return absl::AbortedError(absl::StrFormat(
-      "replay diverged at ESN %d: boundary read: expected no boundary read "
-      "at this exit, got a %d-byte read of 0x%x",
-      esn, size, address));
+  return replayer.ReportDivergence(esn, "boundary read",
+                                   "no boundary read at this exit",
+                                   describe(address, size, is_mmio));
 }
 
 }  // namespace xv
