@@ -41,7 +41,7 @@ void BuildHeader(const RecordedMachine& m, log::Header::Builder h) {
   h.setRtcEpochSeconds(m.rtc_epoch_seconds);
   auto cpuid = h.initCpuid(m.cpuid.size());
   for (size_t i = 0; i < m.cpuid.size(); ++i) {
-    const kvm_cpuid_entry2& e = m.cpuid[i];
+    const CpuidLeaf& e = m.cpuid[i];
     auto out = cpuid[i];
     out.setFunction(e.function);
     out.setIndex(e.index);
@@ -75,7 +75,7 @@ absl::StatusOr<RecordedMachine> ParseHeader(log::Header::Reader h) {
   m.disk_sectors = h.getDiskSectors();
   m.rtc_epoch_seconds = h.getRtcEpochSeconds();
   for (auto e : h.getCpuid()) {
-    kvm_cpuid_entry2 entry{};
+    CpuidLeaf entry;
     entry.function = e.getFunction();
     entry.index = e.getIndex();
     entry.flags = e.getFlags();

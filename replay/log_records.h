@@ -12,7 +12,6 @@
 
 #include "absl/status/statusor.h"
 #include "base/hash128.h"
-#include "kvm/kvm_uapi.h"
 #include "machine/input_event.h"
 #include "replay/log.capnp.h"
 
@@ -21,6 +20,18 @@ namespace xv {
 // Incompatible changes to log.capnp's meaning bump this; readers refuse
 // other versions.
 inline constexpr uint32_t kLogFormatVersion = 1;
+
+// One CPUID leaf as the guest saw it (KVM's kvm_cpuid_entry2 without its
+// padding, so that this header does not need the kernel's KVM headers).
+struct CpuidLeaf {
+  uint32_t function = 0;
+  uint32_t index = 0;
+  uint32_t flags = 0;
+  uint32_t eax = 0;
+  uint32_t ebx = 0;
+  uint32_t ecx = 0;
+  uint32_t edx = 0;
+};
 
 // What a replay needs to rebuild the machine exactly as it was recorded.
 struct RecordedMachine {
@@ -32,7 +43,7 @@ struct RecordedMachine {
   uint64_t memory_bytes = 0;
   uint64_t disk_sectors = 0;
   int64_t rtc_epoch_seconds = 0;
-  std::vector<kvm_cpuid_entry2> cpuid;
+  std::vector<CpuidLeaf> cpuid;
   Hash128 initial_state_hash;
   uint64_t checkpoint_interval = 0;
   uint32_t output_digest_bytes = 0;

@@ -16,7 +16,10 @@ absl::Status MachineRecorder::Start(const std::string& path,
   recorded.memory_bytes = machine.config().memory_bytes;
   recorded.disk_sectors = machine.config().platform.disk_sectors;
   recorded.rtc_epoch_seconds = machine.config().platform.rtc_epoch_seconds;
-  recorded.cpuid.assign(machine.cpuid().begin(), machine.cpuid().end());
+  for (const kvm_cpuid_entry2& e : machine.cpuid()) {
+    recorded.cpuid.push_back(
+        {e.function, e.index, e.flags, e.eax, e.ebx, e.ecx, e.edx});
+  }
   auto hash = machine.StateHash();
   if (!hash.ok()) return hash.status();
   recorded.initial_state_hash = *hash;

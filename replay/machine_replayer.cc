@@ -87,7 +87,18 @@ absl::StatusOr<ReplayOutcome> ReplayLog(const KvmSystem& kvm,
   config.memory_bytes = header.memory_bytes;
   config.platform.disk_sectors = header.disk_sectors;
   config.platform.rtc_epoch_seconds = header.rtc_epoch_seconds;
-  config.cpuid = header.cpuid;
+  config.cpuid.emplace();
+  for (const CpuidLeaf& leaf : header.cpuid) {
+    kvm_cpuid_entry2 e{};
+    e.function = leaf.function;
+    e.index = leaf.index;
+    e.flags = leaf.flags;
+    e.eax = leaf.eax;
+    e.ebx = leaf.ebx;
+    e.ecx = leaf.ecx;
+    e.edx = leaf.edx;
+    config.cpuid->push_back(e);
+  }
   auto machine = Machine::Create(kvm, config, &driver);
   if (!machine.ok()) return machine.status();
   driver.set_machine(machine->get());

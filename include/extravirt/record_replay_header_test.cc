@@ -1,0 +1,20 @@
+// The public header must work for a VMM that already includes the kernel's
+// own KVM header (as every VMM does) before ours: it may not pull in
+// kvm/kvm_uapi.h, whose guard refuses <linux/kvm.h>.
+#include <linux/kvm.h>
+
+#include "extravirt/record_replay.h"
+#include "gtest/gtest.h"
+
+namespace xv {
+namespace {
+
+TEST(RecordReplayHeaderTest, CompilesAfterTheKernelsKvmHeader) {
+  RecordedMachine machine;
+  machine.cpuid.push_back({.function = 1, .eax = 0x806c1});
+  EXPECT_EQ(machine.cpuid[0].eax, 0x806c1u);
+  EXPECT_EQ(KVM_EXIT_IO, 2);
+}
+
+}  // namespace
+}  // namespace xv
