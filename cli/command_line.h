@@ -14,6 +14,11 @@
 
 namespace xv::cli {
 
+// Exit statuses of xvirt itself (a guest's own value otherwise; see
+// machine/stop_reason.h for guest stops).
+inline constexpr int kExitUsage = 2;
+inline constexpr int kExitCannotRun = 125;
+
 struct OptionSpec {
   std::string name;        // without the leading "--"
   std::string value_name;  // empty for a flag that takes no value

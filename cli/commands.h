@@ -12,11 +12,6 @@
 
 namespace xv::cli {
 
-// Exit statuses of xvirt itself (a guest's own value otherwise; see
-// machine/stop_reason.h for guest stops).
-inline constexpr int kExitUsage = 2;
-inline constexpr int kExitCannotRun = 125;
-
 struct Invocation {
   std::string argv0;
   std::span<const std::string> args;  // after the subcommand name

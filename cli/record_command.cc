@@ -64,9 +64,8 @@ int RecordCommand(const Invocation& inv) {
   GuestCatalog catalog(inv.argv0);
   auto settings = ParseRunSettings(*args, catalog);
   if (!settings.ok()) {
-    bool usage = absl::IsInvalidArgument(settings.status()) &&
-                 settings.status().message().rfind("--", 0) == 0;
-    return Fail(usage ? kExitUsage : kExitCannotRun, settings.status(), json);
+    return Fail(RunSettingsErrorExitStatus(settings.status()),
+                settings.status(), json);
   }
 
   RunController controller;

@@ -45,9 +45,7 @@ int RunCommand(const Invocation& inv) {
   GuestCatalog catalog(inv.argv0);
   auto settings = ParseRunSettings(*args, catalog);
   if (!settings.ok()) {
-    bool usage = absl::IsInvalidArgument(settings.status()) &&
-                 settings.status().message().rfind("--", 0) == 0;
-    return fail(usage ? kExitUsage : kExitCannotRun,
+    return fail(RunSettingsErrorExitStatus(settings.status()),
                 std::string(settings.status().message()));
   }
 

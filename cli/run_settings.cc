@@ -92,4 +92,11 @@ absl::StatusOr<RunSettings> ParseRunSettings(const ParsedArgs& args,
   return s;
 }
 
+int RunSettingsErrorExitStatus(const absl::Status& error) {
+  // Option errors name their option first ("--mem: ...").
+  const bool usage =
+      absl::IsInvalidArgument(error) && error.message().rfind("--", 0) == 0;
+  return usage ? kExitUsage : kExitCannotRun;
+}
+
 }  // namespace xv::cli

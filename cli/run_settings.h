@@ -34,6 +34,10 @@ std::vector<OptionSpec> RunOptionSpecs();
 absl::StatusOr<RunSettings> ParseRunSettings(const ParsedArgs& args,
                                              const GuestCatalog& catalog);
 
+// The exit status for a ParseRunSettings() error: a usage error for a bad
+// option value, "cannot run" for the rest (a missing kernel, ...).
+int RunSettingsErrorExitStatus(const absl::Status& error);
+
 }  // namespace xv::cli
 
 #endif  // EXTRAVIRT_CLI_RUN_SETTINGS_H_

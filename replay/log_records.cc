@@ -155,6 +155,31 @@ absl::StatusOr<LoggedInput> ParseInput(log::Input::Reader in) {
 
 }  // namespace
 
+std::string InputDetail(const InputEvent& in) {
+  switch (in.kind) {
+    case InputKind::kClockAdvance:
+      return absl::StrFormat("%d ns", in.value);
+    case InputKind::kSerialRx: {
+      std::string text;
+      for (uint8_t c : in.data) {
+        if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
+          text.push_back(static_cast<char>(c));
+        } else {
+          absl::StrAppendFormat(&text, "\\x%02x", c);
+        }
+      }
+      return absl::StrFormat("%d bytes \"%s\"", in.data.size(), text);
+    }
+    case InputKind::kDiskReadCompletion:
+      return absl::StrFormat("lba %d, %d bytes, data %s", in.value,
+                             in.data.size(), HashBytes(in.data).ToHex());
+    case InputKind::kBoundaryRead:
+      return absl::StrFormat("address 0x%x size %d value 0x%x", in.address,
+                             in.size, in.value);
+  }
+  return "";
+}
+
 uint64_t EntryEsn(const LogEntry& entry) {
   return std::visit(
       [](const auto& e) -> uint64_t {

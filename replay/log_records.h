@@ -88,6 +88,11 @@ uint64_t EntryEsn(const LogEntry& entry);
 // "header", "input", "checkpoint", "output_digest", "end".
 std::string_view EntryKindName(const LogEntry& entry);
 
+// The details of an input for people (dumps, divergence reports), without
+// its kind: "1000000 ns", "3 bytes \"ab\\x0a\"", "lba 8, 512 bytes, data
+// <hash>".
+std::string InputDetail(const InputEvent& input);
+
 // Fills `record` (a fresh root) from `entry`.
 void BuildRecord(const LogEntry& entry, log::Record::Builder record);
 

@@ -12,22 +12,6 @@ std::string DescribeDigest(const LoggedDigest& d) {
                          d.hash.ToHex());
 }
 
-std::string DescribeInput(const InputEvent& in) {
-  switch (in.kind) {
-    case InputKind::kClockAdvance:
-      return absl::StrFormat("clock_advance to %d ns", in.value);
-    case InputKind::kSerialRx:
-      return absl::StrFormat("serial_rx of %d bytes", in.data.size());
-    case InputKind::kDiskReadCompletion:
-      return absl::StrFormat("disk_read_completion of LBA %d, %d bytes",
-                             in.value, in.data.size());
-    case InputKind::kBoundaryRead:
-      return absl::StrFormat("boundary_read at 0x%x = 0x%x", in.address,
-                             in.value);
-  }
-  return "input";
-}
-
 // Recorded stop reasons a replay reproduces by stopping where the log ends:
 // the guest did not stop by itself, the host stopped it.
 bool HostEndedRecording(std::string_view reason) {
@@ -161,7 +145,9 @@ absl::StatusOr<bool> LogReplayer::CheckpointDue(uint64_t esn) {
   if (absl::Status s = CheckNothingMissedBefore(esn); !s.ok()) return s;
   if (next_) {
     if (auto* in = std::get_if<LoggedInput>(&*next_); in && in->esn == esn) {
-      return Diverge(esn, "input", DescribeInput(in->input),
+      return Diverge(esn, "input",
+                     absl::StrFormat("%s %s", InputKindName(in->input.kind),
+                                     InputDetail(in->input)),
                      "the replay did not take it at this exit");
     }
   }
