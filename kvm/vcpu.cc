@@ -45,6 +45,12 @@ absl::StatusOr<Vcpu> Vcpu::Create(ScopedFd fd, ScopedMapping run) {
 }
 
 absl::StatusOr<VcpuExit> Vcpu::Run() {
+  if (held_exit_) {
+    VcpuExit exit = *held_exit_;
+    held_exit_.reset();
+    if (IsGuestInitiated(exit.kind)) ++esn_;
+    return exit;
+  }
   kvm_run* r = run();
   r->kvm_valid_regs = KVM_SYNC_X86_REGS;
   if (::ioctl(fd_.get(), KVM_RUN, 0) != 0) {
@@ -59,6 +65,26 @@ absl::StatusOr<VcpuExit> Vcpu::Run() {
   VcpuExit exit = DecodeExit(r);
   if (IsGuestInitiated(exit.kind)) ++esn_;
   return exit;
+}
+
+absl::Status Vcpu::CompletePendingIo() {
+  if (held_exit_) return absl::OkStatus();  // completed already
+  kvm_run* r = run();
+  r->kvm_valid_regs = KVM_SYNC_X86_REGS;
+  // A kick that set the flag before us must survive; one landing during
+  // this call is lost, which the run loop tolerates (it checks its stop
+  // conditions before every KVM_RUN).
+  const uint8_t kicked = r->immediate_exit;
+  r->immediate_exit = 1;
+  const int rc = ::ioctl(fd_.get(), KVM_RUN, 0);
+  const int err = errno;
+  r->immediate_exit = kicked;
+  if (rc != 0) {
+    if (err == EINTR) return absl::OkStatus();
+    return absl::ErrnoToStatus(err, "KVM_RUN (completing pending I/O)");
+  }
+  held_exit_ = DecodeExit(r);
+  return absl::OkStatus();
 }
 
 kvm_regs& Vcpu::mutable_regs() {

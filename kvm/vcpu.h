@@ -9,6 +9,7 @@
 #define EXTRAVIRT_KVM_VCPU_H_
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -38,6 +39,16 @@ class Vcpu {
   // every guest-initiated exit increments esn() before returning. An error
   // is returned only when the ioctl itself fails.
   absl::StatusOr<VcpuExit> Run();
+
+  // Finishes the instruction whose exit was just handled without entering
+  // the guest (KVM_RUN with immediate_exit). KVM completes a port or MMIO
+  // access — result into RAX or memory, RIP past it — only at the next
+  // KVM_RUN, so state captured before this shows the instruction still
+  // pending, and a vCPU restored from that state would execute it twice.
+  // If completing it needs userspace again (a string I/O batch crossing a
+  // page), that exit is kept and returned by the next Run(), exactly where
+  // it would have come anyway.
+  absl::Status CompletePendingIo();
 
   // Guest-initiated exits so far (DESIGN §2).
   uint64_t esn() const { return esn_; }
@@ -94,6 +105,8 @@ class Vcpu {
   ScopedFd fd_;
   ScopedMapping run_;
   uint64_t esn_ = 0;
+  // An exit CompletePendingIo() received, for the next Run().
+  std::optional<VcpuExit> held_exit_;
 };
 
 }  // namespace xv

@@ -1,6 +1,10 @@
 #include "kvm/vcpu_state.h"
 
 #include <algorithm>
+#include <string>
+#include <utility>
+
+#include "absl/strings/str_format.h"
 
 namespace xv {
 namespace {
@@ -18,21 +22,21 @@ constexpr uint32_t kCandidateMsrs[] = {
     0xc0000103,  // TSC_AUX
 };
 
-void HashSegment(const kvm_segment& s, Hasher& h) {
-  h.UpdateU64(s.base);
-  h.UpdateU64(s.limit);
-  h.UpdateU64(s.selector);
-  h.UpdateU64(static_cast<uint64_t>(s.type) | uint64_t{s.present} << 8 |
-              uint64_t{s.dpl} << 16 | uint64_t{s.db} << 24 |
-              uint64_t{s.s} << 32 | uint64_t{s.l} << 40 | uint64_t{s.g} << 48 |
-              uint64_t{s.avl} << 56);
-  h.UpdateU64(s.unusable);
+uint64_t PackSegmentAttributes(const kvm_segment& s) {
+  return static_cast<uint64_t>(s.type) | uint64_t{s.present} << 8 |
+         uint64_t{s.dpl} << 16 | uint64_t{s.db} << 24 | uint64_t{s.s} << 32 |
+         uint64_t{s.l} << 40 | uint64_t{s.g} << 48 | uint64_t{s.avl} << 56 |
+         uint64_t{s.unusable} << 60;
 }
 
-void HashDtable(const kvm_dtable& d, Hasher& h) {
-  h.UpdateU64(d.base);
-  h.UpdateU64(d.limit);
+std::span<const uint8_t> Bytes(const uint64_t& v) {
+  return {reinterpret_cast<const uint8_t*>(&v), sizeof v};
 }
+
+// XSAVE standard-format layout (SDM vol. 1, 13.4).
+constexpr size_t kX87RegistersOffset = 32;
+constexpr size_t kXmmRegistersOffset = 160;
+constexpr size_t kYmmHighOffset = 576;
 
 }  // namespace
 
@@ -87,51 +91,104 @@ absl::Status RestoreVcpuState(Vcpu& vcpu, const VcpuState& st) {
   return vcpu.SetEvents(st.events);
 }
 
-void HashVcpuState(const VcpuState& st, Hasher& h) {
+void ForEachVcpuField(const VcpuState& st, const VcpuFieldVisitor& visit) {
+  auto u64 = [&](std::string_view name, uint64_t v) { visit(name, Bytes(v)); };
   const kvm_regs& r = st.regs;
-  for (uint64_t v :
-       {r.rax, r.rbx, r.rcx, r.rdx, r.rsi, r.rdi, r.rsp, r.rbp, r.r8, r.r9,
-        r.r10, r.r11, r.r12, r.r13, r.r14, r.r15, r.rip, r.rflags}) {
-    h.UpdateU64(v);
-  }
+  const std::pair<const char*, uint64_t> regs[] = {
+      {"rax", r.rax}, {"rbx", r.rbx},      {"rcx", r.rcx}, {"rdx", r.rdx},
+      {"rsi", r.rsi}, {"rdi", r.rdi},      {"rsp", r.rsp}, {"rbp", r.rbp},
+      {"r8", r.r8},   {"r9", r.r9},        {"r10", r.r10}, {"r11", r.r11},
+      {"r12", r.r12}, {"r13", r.r13},      {"r14", r.r14}, {"r15", r.r15},
+      {"rip", r.rip}, {"rflags", r.rflags}};
+  for (const auto& [name, v] : regs) u64(name, v);
   const kvm_sregs& s = st.sregs;
-  for (const kvm_segment* seg :
-       {&s.cs, &s.ds, &s.es, &s.fs, &s.gs, &s.ss, &s.tr, &s.ldt}) {
-    HashSegment(*seg, h);
+  const std::pair<const char*, const kvm_segment*> segs[] = {
+      {"cs", &s.cs}, {"ds", &s.ds}, {"es", &s.es}, {"fs", &s.fs},
+      {"gs", &s.gs}, {"ss", &s.ss}, {"tr", &s.tr}, {"ldt", &s.ldt}};
+  std::string name;
+  for (const auto& [seg_name, seg] : segs) {
+    name = seg_name;
+    u64(name + ".base", seg->base);
+    u64(name + ".limit", seg->limit);
+    u64(name + ".selector", seg->selector);
+    u64(name + ".attributes", PackSegmentAttributes(*seg));
   }
-  HashDtable(s.gdt, h);
-  HashDtable(s.idt, h);
-  for (uint64_t v : {s.cr0, s.cr2, s.cr3, s.cr4, s.cr8, s.efer, s.apic_base}) {
-    h.UpdateU64(v);
+  u64("gdt.base", s.gdt.base);
+  u64("gdt.limit", s.gdt.limit);
+  u64("idt.base", s.idt.base);
+  u64("idt.limit", s.idt.limit);
+  const std::pair<const char*, uint64_t> control[] = {
+      {"cr0", s.cr0},
+      {"cr2", s.cr2},
+      {"cr3", s.cr3},
+      {"cr4", s.cr4},
+      {"cr8", s.cr8},
+      {"efer", s.efer},
+      {"apic_base", s.apic_base}};
+  for (const auto& [cname, v] : control) u64(cname, v);
+  for (size_t i = 0; i < std::size(s.interrupt_bitmap); ++i) {
+    u64(absl::StrFormat("interrupt_bitmap[%d]", i), s.interrupt_bitmap[i]);
   }
-  for (uint64_t v : s.interrupt_bitmap) h.UpdateU64(v);
-  // The XSAVE image in standard format: KVM fills components in their init
-  // state with their init values, so the whole region is deterministic.
-  h.Update({reinterpret_cast<const uint8_t*>(st.xsave.region),
-            sizeof st.xsave.region});
-  h.UpdateU64(st.xcrs.nr_xcrs);
+  // The XSAVE image in standard format minus its header. KVM fills
+  // components in their init state with their init values, so the content
+  // is deterministic; XSTATE_BV is not: whether the CPU reports a component
+  // still in init state (x87 after no x87 use, say) depends on host context
+  // switches, and was seen to differ between a recording and its replay.
+  const auto* xsave = reinterpret_cast<const uint8_t*>(st.xsave.region);
+  visit("fpu control (fcw/fsw/ftw/fop/fip/fdp/mxcsr)",
+        {xsave, kX87RegistersOffset});
+  for (size_t i = 0; i < 8; ++i) {
+    visit(absl::StrFormat("st%d", i),
+          {xsave + kX87RegistersOffset + 16 * i, 16});
+  }
+  for (size_t i = 0; i < 16; ++i) {
+    visit(absl::StrFormat("xmm%d", i),
+          {xsave + kXmmRegistersOffset + 16 * i, 16});
+  }
+  visit("xsave legacy reserved",
+        {xsave + kXmmRegistersOffset + 256,
+         kXsaveHeaderOffset - kXmmRegistersOffset - 256});
+  for (size_t i = 0; i < 16; ++i) {
+    visit(absl::StrFormat("ymm%d (upper half)", i),
+          {xsave + kYmmHighOffset + 16 * i, 16});
+  }
+  constexpr size_t kExtendedRest = kYmmHighOffset + 256;
+  for (size_t off = kExtendedRest; off < sizeof st.xsave.region; off += 256) {
+    visit(absl::StrFormat("xsave[0x%x]", off),
+          {xsave + off, std::min<size_t>(256, sizeof st.xsave.region - off)});
+  }
+  u64("xcrs", st.xcrs.nr_xcrs);
   for (uint32_t i = 0; i < std::min<uint32_t>(st.xcrs.nr_xcrs, KVM_MAX_XCRS);
        ++i) {
-    h.UpdateU64(st.xcrs.xcrs[i].xcr);
-    h.UpdateU64(st.xcrs.xcrs[i].value);
+    u64(absl::StrFormat("xcr%d", st.xcrs.xcrs[i].xcr), st.xcrs.xcrs[i].value);
   }
   const kvm_vcpu_events& e = st.events;
-  h.UpdateU64(uint64_t{e.exception.injected} | uint64_t{e.exception.nr} << 8 |
-              uint64_t{e.exception.has_error_code} << 16 |
-              uint64_t{e.exception.pending} << 24 |
-              uint64_t{e.exception.error_code} << 32);
-  h.UpdateU64(uint64_t{e.interrupt.injected} | uint64_t{e.interrupt.nr} << 8 |
-              uint64_t{e.interrupt.soft} << 16 |
-              uint64_t{e.interrupt.shadow} << 24);
-  h.UpdateU64(uint64_t{e.nmi.injected} | uint64_t{e.nmi.pending} << 8 |
-              uint64_t{e.nmi.masked} << 16);
-  for (uint64_t v : st.debugregs.db) h.UpdateU64(v);
-  h.UpdateU64(st.debugregs.dr6);
-  h.UpdateU64(st.debugregs.dr7);
-  for (const MsrValue& m : st.msrs) {
-    h.UpdateU64(m.index);
-    h.UpdateU64(m.value);
+  u64("pending exception", uint64_t{e.exception.injected} |
+                               uint64_t{e.exception.nr} << 8 |
+                               uint64_t{e.exception.has_error_code} << 16 |
+                               uint64_t{e.exception.pending} << 24 |
+                               uint64_t{e.exception.error_code} << 32);
+  u64("pending interrupt", uint64_t{e.interrupt.injected} |
+                               uint64_t{e.interrupt.nr} << 8 |
+                               uint64_t{e.interrupt.soft} << 16 |
+                               uint64_t{e.interrupt.shadow} << 24);
+  u64("nmi state", uint64_t{e.nmi.injected} | uint64_t{e.nmi.pending} << 8 |
+                       uint64_t{e.nmi.masked} << 16);
+  for (size_t i = 0; i < 4; ++i) {
+    u64(absl::StrFormat("dr%d", i), st.debugregs.db[i]);
   }
+  u64("dr6", st.debugregs.dr6);
+  u64("dr7", st.debugregs.dr7);
+  for (const MsrValue& m : st.msrs) {
+    u64(absl::StrFormat("msr 0x%x", m.index), m.value);
+  }
+}
+
+void HashVcpuState(const VcpuState& st, Hasher& h) {
+  ForEachVcpuField(st, [&](std::string_view, std::span<const uint8_t> v) {
+    h.UpdateU64(v.size());
+    h.Update(v);
+  });
 }
 
 }  // namespace xv

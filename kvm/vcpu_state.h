@@ -8,6 +8,7 @@
 #include <span>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "base/hash128.h"
 #include "kvm/kvm_system.h"
@@ -15,6 +16,10 @@
 #include "kvm/vcpu.h"
 
 namespace xv {
+
+// The XSAVE header (XSTATE_BV, XCOMP_BV, reserved) inside kvm_xsave.region.
+inline constexpr size_t kXsaveHeaderOffset = 512;
+inline constexpr size_t kXsaveHeaderSize = 64;
 
 struct VcpuState {
   kvm_regs regs{};
@@ -36,6 +41,13 @@ absl::StatusOr<std::vector<uint32_t>> DeterministicMsrIndices(
 absl::StatusOr<VcpuState> CaptureVcpuState(
     const Vcpu& vcpu, std::span<const uint32_t> msr_indices);
 absl::Status RestoreVcpuState(Vcpu& vcpu, const VcpuState& state);
+
+// Calls visit(name, value bytes) for every deterministic field — what the
+// state hash covers and what verification compares, by name ("rip", "cr3",
+// "xmm2", "msr 0xc0000082").
+using VcpuFieldVisitor =
+    absl::FunctionRef<void(std::string_view, std::span<const uint8_t>)>;
+void ForEachVcpuField(const VcpuState& state, const VcpuFieldVisitor& visit);
 
 // Feeds every deterministic field into `hasher`, field by field (never raw
 // struct bytes: padding is not state).
