@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_format.h"
 #include "kvm/vcpu_state.h"
+#include "machine/state_hash.h"
 
 namespace xv {
 namespace {
@@ -49,12 +50,36 @@ absl::StatusOr<std::unique_ptr<Machine>> Machine::Create(
         "MiB, not %d bytes",
         kMinMemoryBytes >> 20, kMaxMemoryBytes >> 20, config.memory_bytes));
   }
-  auto memory = GuestMemory::Create(config.memory_bytes);
+  if (config.memory_base != nullptr &&
+      config.memory_base->size() != config.memory_bytes) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("the memory base holds %d bytes, the machine wants %d",
+                        config.memory_base->size(), config.memory_bytes));
+  }
+  auto memory = config.memory_base != nullptr
+                    ? GuestMemory::MapReplica(config.memory_base)
+                    : GuestMemory::Create(config.memory_bytes);
   if (!memory.ok()) return memory.status();
+  PageHashes hashes(memory->pages());
+  if (config.memory_base_hashes != nullptr) {
+    if (config.memory_base_hashes->pages() != memory->pages()) {
+      return absl::InvalidArgumentError(
+          "the memory base's page digests are for another memory size");
+    }
+    hashes = *config.memory_base_hashes;
+  } else if (config.memory_base != nullptr) {
+    auto of_base = PageHashes::OfBase(*config.memory_base);
+    if (!of_base.ok()) return of_base.status();
+    hashes = std::move(*of_base);
+  }
   auto vm = kvm.CreateVm();
   if (!vm.ok()) return vm.status();
   if (absl::Status s = vm->SetTssAddr(kTssAddr); !s.ok()) return s;
-  if (absl::Status s = vm->SetMemorySlot(0, 0, memory->host_span()); !s.ok()) {
+  // Dirty logging always: checkpoints, state hashes and merging all work
+  // from the pages written since the last sync.
+  if (absl::Status s =
+          vm->SetMemorySlot(0, 0, memory->host_span(), KVM_MEM_LOG_DIRTY_PAGES);
+      !s.ok()) {
     return s;
   }
   auto vcpu = vm->CreateVcpu(0);
@@ -75,23 +100,28 @@ absl::StatusOr<std::unique_ptr<Machine>> Machine::Create(
   }
   auto msrs = DeterministicMsrIndices(kvm);
   if (!msrs.ok()) return msrs.status();
-  return std::unique_ptr<Machine>(
-      new Machine(std::move(*memory), std::move(*vm), std::move(*vcpu),
-                  std::move(*msrs), std::move(cpuid), config, outputs));
+  return std::unique_ptr<Machine>(new Machine(
+      std::move(*memory), std::move(hashes), std::move(*vm), std::move(*vcpu),
+      std::move(*msrs), std::move(cpuid), config, outputs));
 }
 
-Machine::Machine(GuestMemory memory, Vm vm, Vcpu vcpu,
+Machine::Machine(GuestMemory memory, PageHashes hashes, Vm vm, Vcpu vcpu,
                  std::vector<uint32_t> msr_indices,
                  std::vector<kvm_cpuid_entry2> cpuid,
                  const MachineConfig& config, OutputSink* outputs)
     : memory_(std::move(memory)),
       vm_(std::move(vm)),
       vcpu_(std::move(vcpu)),
+      dirty_(&vm_, 0, &memory_),
+      page_hashes_(std::move(hashes)),
+      fresh_dirty_(memory_.pages()),
       msr_indices_(std::move(msr_indices)),
       cpuid_(std::move(cpuid)),
       config_(config),
       tap_(this, outputs),
-      platform_(std::make_unique<PcPlatform>(config.platform, &tap_)) {}
+      platform_(std::make_unique<PcPlatform>(config.platform, &tap_)) {
+  config_.memory_base_hashes.reset();  // used once, above
+}
 
 Machine::~Machine() = default;
 
@@ -233,20 +263,37 @@ ExitStats Machine::stats() const {
   return stats;
 }
 
-absl::StatusOr<Hash128> Machine::StateHash() const {
-  Hasher h;
-  h.Update(std::string_view("xvirt-state-v1"));
-  auto vcpu_state = CaptureVcpuState(vcpu_, msr_indices_);
-  if (!vcpu_state.ok()) return vcpu_state.status();
-  HashVcpuState(*vcpu_state, h);
-  for (const FrontEnd* fe : platform_->front_ends()) {
-    std::vector<uint8_t> blob = SaveFrontEnd(*fe);
-    h.UpdateU64(blob.size());
-    h.Update(blob);
+absl::Status Machine::SyncMemory() {
+  // Memory and registers as of the completed last instruction (a string
+  // port read writes memory only when completed).
+  if (absl::Status s = vcpu_.CompletePendingIo(); !s.ok()) return s;
+  if (absl::Status s = dirty_.Harvest(fresh_dirty_); !s.ok()) return s;
+  page_hashes_.Rehash(memory_, fresh_dirty_);
+  // The private copies exist now: the zero pages shmem put in the base to
+  // copy from are dead weight.
+  if (absl::Status s =
+          memory_.base()->ReleaseUnwrittenPages(dirty_.newly_private().Runs());
+      !s.ok()) {
+    return s;
   }
-  h.UpdateU64(platform_->SaveClock());
-  h.Update(memory_.ContentHash());
-  return h.Digest();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<VcpuState> Machine::CaptureVcpu() const {
+  return CaptureVcpuState(vcpu_, msr_indices_);
+}
+
+absl::StatusOr<Hash128> Machine::StateHash() {
+  if (absl::Status s = SyncMemory(); !s.ok()) return s;
+  auto vcpu_state = CaptureVcpu();
+  if (!vcpu_state.ok()) return vcpu_state.status();
+  std::vector<std::vector<uint8_t>> blobs;
+  for (const FrontEnd* fe : platform_->front_ends()) {
+    blobs.push_back(SaveFrontEnd(*fe));
+  }
+  std::vector<std::span<const uint8_t>> views(blobs.begin(), blobs.end());
+  return ComposeStateHash(*vcpu_state, views, platform_->SaveClock(),
+                          page_hashes_.Root());
 }
 
 std::string Machine::DescribeLastExit() const {

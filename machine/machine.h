@@ -23,14 +23,18 @@
 #include "base/hash128.h"
 #include "devices/output_sink.h"
 #include "devices/pc_platform.h"
-#include "kvm/guest_memory.h"
 #include "kvm/kvm_system.h"
 #include "kvm/vcpu.h"
 #include "kvm/vcpu_exit.h"
+#include "kvm/vcpu_state.h"
 #include "kvm/vm.h"
 #include "machine/input_event.h"
 #include "machine/multiboot_loader.h"
 #include "machine/stop_reason.h"
+#include "memshare/dirty_tracker.h"
+#include "memshare/guest_memory.h"
+#include "memshare/memory_base.h"
+#include "memshare/page_hashes.h"
 
 namespace xv {
 
@@ -44,6 +48,13 @@ struct MachineConfig {
   // The guest's CPUID; unset: what this host's KVM supports. A replay sets
   // the recorded one, so a guest sees the same CPU on every host.
   std::optional<std::vector<kvm_cpuid_entry2>> cpuid;
+  // Guest memory starts as a private view of this base (another replica's,
+  // a checkpoint's); unset: a fresh zero-filled base. Its size must equal
+  // memory_bytes.
+  std::shared_ptr<MemoryBase> memory_base;
+  // The page digests of memory_base's content, when the caller knows them
+  // (a checkpoint does); unset: the base is hashed at creation.
+  std::shared_ptr<const PageHashes> memory_base_hashes;
 };
 
 // What the exit handler decided.
@@ -100,8 +111,21 @@ class Machine {
   absl::StatusOr<bool> InjectPendingInterrupt();
 
   // Hash of the whole replica state: vCPU (deterministic parts), every
-  // front-end, the virtual clock and all of guest memory.
-  absl::StatusOr<Hash128> StateHash() const;
+  // front-end, the virtual clock and all of guest memory. Syncs memory
+  // first, so its cost follows the pages written since the last sync.
+  absl::StatusOr<Hash128> StateHash();
+
+  // Completes the last exit's pending I/O (Vcpu::CompletePendingIo), then
+  // harvests the pages written since the last sync (KVM dirty log plus the
+  // VMM's own writes) and rehashes them. Call with the vCPU outside
+  // KVM_RUN; page_hashes() and dirty() are exact only right after it.
+  absl::Status SyncMemory();
+  const PageHashes& page_hashes() const { return page_hashes_; }
+  const DirtyTracker& dirty() const { return dirty_; }
+  DirtyTracker& dirty() { return dirty_; }
+
+  // The vCPU's architectural state, as checkpoints and hashes see it.
+  absl::StatusOr<VcpuState> CaptureVcpu() const;
 
   // The last guest-initiated exit, for reports: "pio in port 0x3f8 size 1".
   std::string DescribeLastExit() const;
@@ -138,7 +162,7 @@ class Machine {
     OutputSink* next_;
   };
 
-  Machine(GuestMemory memory, Vm vm, Vcpu vcpu,
+  Machine(GuestMemory memory, PageHashes hashes, Vm vm, Vcpu vcpu,
           std::vector<uint32_t> msr_indices,
           std::vector<kvm_cpuid_entry2> cpuid, const MachineConfig& config,
           OutputSink* outputs);
@@ -149,6 +173,9 @@ class Machine {
   GuestMemory memory_;
   Vm vm_;
   Vcpu vcpu_;
+  DirtyTracker dirty_;
+  PageHashes page_hashes_;
+  DirtyBitmap fresh_dirty_;  // scratch for SyncMemory()
   std::vector<uint32_t> msr_indices_;
   std::vector<kvm_cpuid_entry2> cpuid_;
   MachineConfig config_;

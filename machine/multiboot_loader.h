@@ -11,7 +11,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "kvm/guest_memory.h"
+#include "memshare/guest_memory.h"
 
 namespace xv {
 

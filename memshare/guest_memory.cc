@@ -1,0 +1,92 @@
+#include "memshare/guest_memory.h"
+
+#include <errno.h>
+#include <sys/mman.h>
+
+#include <cstring>
+
+#include "absl/strings/str_format.h"
+
+namespace xv {
+
+absl::StatusOr<GuestMemory> GuestMemory::Create(uint64_t size) {
+  auto base = MemoryBase::Create(size);
+  if (!base.ok()) return base.status();
+  return MapReplica(std::move(*base));
+}
+
+absl::StatusOr<GuestMemory> GuestMemory::MapReplica(
+    std::shared_ptr<MemoryBase> base) {
+  auto mapping = ScopedMapping::Map(base->size(), PROT_READ | PROT_WRITE,
+                                    MAP_PRIVATE | MAP_NORESERVE, base->fd(), 0,
+                                    "guest memory (private view of the base)");
+  if (!mapping.ok()) return mapping.status();
+  return GuestMemory(std::move(base), std::move(*mapping));
+}
+
+absl::Status GuestMemory::CheckRange(uint64_t gpa, uint64_t len) const {
+  if (gpa > size() || len > size() - gpa) {
+    return absl::OutOfRangeError(absl::StrFormat(
+        "guest physical range [0x%x, 0x%x) is outside guest memory (0x%x "
+        "bytes)",
+        gpa, gpa + len, size()));
+  }
+  return absl::OkStatus();
+}
+
+void GuestMemory::NoteWrite(uint64_t gpa, uint64_t len) {
+  if (len == 0) return;
+  uint64_t first = gpa / kPageSize;
+  vmm_written_.SetRange(first, (gpa + len - 1) / kPageSize - first + 1);
+}
+
+absl::StatusOr<std::span<const uint8_t>> GuestMemory::Span(uint64_t gpa,
+                                                           uint64_t len) const {
+  if (absl::Status s = CheckRange(gpa, len); !s.ok()) return s;
+  return std::span<const uint8_t>(mapping_.data() + gpa, len);
+}
+
+absl::StatusOr<std::span<uint8_t>> GuestMemory::MutableSpan(uint64_t gpa,
+                                                            uint64_t len) {
+  if (absl::Status s = CheckRange(gpa, len); !s.ok()) return s;
+  NoteWrite(gpa, len);
+  return std::span<uint8_t>(mapping_.data() + gpa, len);
+}
+
+absl::Status GuestMemory::Read(uint64_t gpa, std::span<uint8_t> out) const {
+  auto src = Span(gpa, out.size());
+  if (!src.ok()) return src.status();
+  std::memcpy(out.data(), src->data(), out.size());
+  return absl::OkStatus();
+}
+
+absl::Status GuestMemory::Write(uint64_t gpa, std::span<const uint8_t> data) {
+  auto dst = MutableSpan(gpa, data.size());
+  if (!dst.ok()) return dst.status();
+  std::memcpy(dst->data(), data.data(), data.size());
+  return absl::OkStatus();
+}
+
+void GuestMemory::TakeVmmWrites(DirtyBitmap& into) {
+  into.Merge(vmm_written_);
+  vmm_written_.Clear();
+}
+
+absl::Status GuestMemory::DropPrivateCopies(std::span<const PageRun> runs) {
+  for (const PageRun& run : runs) {
+    if (run.first > pages() || run.count > pages() - run.first) {
+      return absl::OutOfRangeError(
+          absl::StrFormat("pages [%d, %d) are outside guest memory (%d pages)",
+                          run.first, run.first + run.count, pages()));
+    }
+    if (::madvise(mapping_.data() + run.first * kPageSize,
+                  run.count * kPageSize, MADV_DONTNEED) != 0) {
+      return absl::InternalError(absl::StrFormat(
+          "madvise(MADV_DONTNEED, pages [%d, %d)): %s", run.first,
+          run.first + run.count, std::strerror(errno)));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace xv

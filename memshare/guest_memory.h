@@ -1,0 +1,79 @@
+// GuestMemory: one replica's view of guest physical memory [0, size()): a
+// MAP_PRIVATE mapping of a MemoryBase, and the only way VMM code reads or
+// writes guest memory.
+//
+// Reads share the base's pages; the first write to a page (by the guest or
+// by the VMM) copies it into this replica alone. Every VMM write (loader,
+// device DMA, a restored checkpoint page, an injected fault) goes through
+// Write()/MutableSpan() and is remembered here, because KVM's dirty log
+// sees only the guest's own writes (DESIGN §5: nothing may be missed).
+#ifndef EXTRAVIRT_MEMSHARE_GUEST_MEMORY_H_
+#define EXTRAVIRT_MEMSHARE_GUEST_MEMORY_H_
+
+#include <cstdint>
+#include <memory>
+#include <span>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "base/scoped_mapping.h"
+#include "memshare/dirty_bitmap.h"
+#include "memshare/memory_base.h"
+
+namespace xv {
+
+class GuestMemory {
+ public:
+  // A fresh zero-filled base of `size` bytes (a positive multiple of
+  // kPageSize), mapped privately.
+  static absl::StatusOr<GuestMemory> Create(uint64_t size);
+  // A copy-on-write view of `base`.
+  static absl::StatusOr<GuestMemory> MapReplica(
+      std::shared_ptr<MemoryBase> base);
+
+  uint64_t size() const { return mapping_.size(); }
+  uint64_t pages() const { return mapping_.size() / kPageSize; }
+  const std::shared_ptr<MemoryBase>& base() const { return base_; }
+
+  // Bounds-checked views; the error names the guest-physical range. A
+  // mutable span counts as a VMM write of every page it covers.
+  absl::StatusOr<std::span<const uint8_t>> Span(uint64_t gpa,
+                                                uint64_t len) const;
+  absl::StatusOr<std::span<uint8_t>> MutableSpan(uint64_t gpa, uint64_t len);
+  absl::Status Read(uint64_t gpa, std::span<uint8_t> out) const;
+  absl::Status Write(uint64_t gpa, std::span<const uint8_t> data);
+
+  // Page `page` as this replica sees it (no bounds check beyond pages()).
+  const uint8_t* PageData(uint64_t page) const {
+    return mapping_.data() + page * kPageSize;
+  }
+
+  // ORs the pages the VMM wrote since the last call into `into`, then
+  // forgets them.
+  void TakeVmmWrites(DirtyBitmap& into);
+
+  // Drops this replica's private copies of `runs` (madvise MADV_DONTNEED):
+  // the pages read the base's content again and a later write copies
+  // afresh. The vCPU must be outside KVM_RUN.
+  absl::Status DropPrivateCopies(std::span<const PageRun> runs);
+
+  // The whole range, for registering the memory slot.
+  std::span<uint8_t> host_span() { return mapping_.span(); }
+  std::span<const uint8_t> host_span() const { return mapping_.span(); }
+
+ private:
+  GuestMemory(std::shared_ptr<MemoryBase> base, ScopedMapping mapping)
+      : base_(std::move(base)),
+        mapping_(std::move(mapping)),
+        vmm_written_(mapping_.size() / kPageSize) {}
+  absl::Status CheckRange(uint64_t gpa, uint64_t len) const;
+  void NoteWrite(uint64_t gpa, uint64_t len);
+
+  std::shared_ptr<MemoryBase> base_;
+  ScopedMapping mapping_;
+  DirtyBitmap vmm_written_;
+};
+
+}  // namespace xv
+
+#endif  // EXTRAVIRT_MEMSHARE_GUEST_MEMORY_H_
