@@ -1,0 +1,102 @@
+#include "checkpoint/checkpoint.h"
+
+#include "absl/strings/str_format.h"
+#include "devices/front_end.h"
+#include "machine/state_hash.h"
+
+namespace xv {
+
+absl::StatusOr<Checkpoint> CaptureCheckpoint(Machine& machine) {
+  if (absl::Status s = machine.SyncMemory(); !s.ok()) return s;
+  Checkpoint cp;
+  cp.esn = machine.esn();
+  cp.memory_bytes = machine.config().memory_bytes;
+  cp.platform = machine.config().platform;
+  cp.cpuid.assign(machine.cpuid().begin(), machine.cpuid().end());
+  auto vcpu = machine.CaptureVcpu();
+  if (!vcpu.ok()) return vcpu.status();
+  cp.vcpu = std::move(*vcpu);
+  for (const FrontEnd* fe : machine.platform().front_ends()) {
+    cp.front_ends.push_back({std::string(fe->name()), SaveFrontEnd(*fe)});
+  }
+  cp.clock_ns = machine.platform().SaveClock();
+  cp.base = machine.memory().base();
+  const DirtyBitmap& delta = machine.dirty().private_pages();
+  cp.delta_pages.reserve(delta.Count());
+  cp.delta_data.reserve(delta.Count() * kPageSize);
+  delta.ForEach([&](uint64_t p) {
+    cp.delta_pages.push_back(p);
+    const uint8_t* page = machine.memory().PageData(p);
+    cp.delta_data.insert(cp.delta_data.end(), page, page + kPageSize);
+  });
+  cp.page_hashes = std::make_shared<const PageHashes>(machine.page_hashes());
+  cp.state_hash = CheckpointStateHash(cp);
+  return cp;
+}
+
+Hash128 CheckpointStateHash(const Checkpoint& cp) {
+  std::vector<std::span<const uint8_t>> blobs;
+  for (const FrontEndState& fe : cp.front_ends) blobs.emplace_back(fe.blob);
+  return ComposeStateHash(cp.vcpu, blobs, cp.clock_ns,
+                          cp.page_hashes ? cp.page_hashes->Root() : Hash128{});
+}
+
+absl::StatusOr<std::unique_ptr<Machine>> RestoreCheckpoint(
+    const KvmSystem& kvm, const Checkpoint& cp, OutputSink* outputs) {
+  if (cp.base == nullptr || cp.page_hashes == nullptr) {
+    return absl::InvalidArgumentError("checkpoint has no memory");
+  }
+  if (cp.delta_data.size() != cp.delta_pages.size() * kPageSize) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("checkpoint delta holds %d bytes for %d pages",
+                        cp.delta_data.size(), cp.delta_pages.size()));
+  }
+  MachineConfig config;
+  config.memory_bytes = cp.memory_bytes;
+  config.platform = cp.platform;
+  config.cpuid = cp.cpuid;
+  config.memory_base = cp.base;
+  config.memory_base_hashes = cp.page_hashes;
+  auto machine = Machine::Create(kvm, config, outputs);
+  if (!machine.ok()) return machine.status();
+  Machine& m = **machine;
+  for (size_t i = 0; i < cp.delta_pages.size(); ++i) {
+    if (absl::Status s =
+            m.memory().Write(cp.delta_pages[i] * kPageSize,
+                             {cp.delta_data.data() + i * kPageSize, kPageSize});
+        !s.ok()) {
+      return s;
+    }
+  }
+  std::vector<FrontEnd*> fes = m.platform().front_ends();
+  if (fes.size() != cp.front_ends.size()) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "checkpoint has %d device states, this machine has %d devices",
+        cp.front_ends.size(), fes.size()));
+  }
+  for (size_t i = 0; i < fes.size(); ++i) {
+    if (fes[i]->name() != cp.front_ends[i].name) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("checkpoint device %d is %s, this machine's is %s", i,
+                          cp.front_ends[i].name, fes[i]->name()));
+    }
+    if (absl::Status s = LoadFrontEnd(*fes[i], cp.front_ends[i].blob);
+        !s.ok()) {
+      return s;
+    }
+  }
+  m.platform().LoadClock(cp.clock_ns);
+  if (absl::Status s = RestoreVcpuState(m.vcpu(), cp.vcpu); !s.ok()) return s;
+  m.vcpu().set_esn(cp.esn);
+  auto hash = m.StateHash();
+  if (!hash.ok()) return hash.status();
+  if (*hash != cp.state_hash) {
+    return absl::DataLossError(absl::StrFormat(
+        "the machine restored from the checkpoint at ESN %d hashes to %s, "
+        "the checkpoint says %s",
+        cp.esn, hash->ToHex(), cp.state_hash.ToHex()));
+  }
+  return machine;
+}
+
+}  // namespace xv

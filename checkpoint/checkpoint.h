@@ -1,0 +1,77 @@
+// Checkpoint: everything needed to build a replica that behaves bit for bit
+// like the one it was taken from, at a rendezvous (DESIGN §4): vCPU state,
+// device front-end state, the virtual clock, and memory as a base plus the
+// pages that differ from it.
+//
+// In a process, the base is shared (the memfd replicas map) and the delta
+// holds copies, so nothing a replica does after the capture can change the
+// checkpoint: the base takes only verified content (PageMerger), and the
+// delta is private to the checkpoint.
+#ifndef EXTRAVIRT_CHECKPOINT_CHECKPOINT_H_
+#define EXTRAVIRT_CHECKPOINT_CHECKPOINT_H_
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "base/hash128.h"
+#include "devices/output_sink.h"
+#include "kvm/kvm_system.h"
+#include "kvm/vcpu_state.h"
+#include "machine/machine.h"
+#include "memshare/memory_base.h"
+#include "memshare/page_hashes.h"
+
+namespace xv {
+
+// One front-end's state blob, as SaveFrontEnd() makes it.
+struct FrontEndState {
+  std::string name;
+  std::vector<uint8_t> blob;
+};
+
+struct Checkpoint {
+  // The rendezvous it was taken at.
+  uint64_t esn = 0;
+  // Machine::StateHash() at that rendezvous.
+  Hash128 state_hash;
+
+  // What the guest runs on: a checkpoint restores only into the same.
+  uint64_t memory_bytes = 0;
+  PcPlatformConfig platform;
+  std::vector<kvm_cpuid_entry2> cpuid;
+
+  VcpuState vcpu;
+  // In PcPlatform::front_ends() order.
+  std::vector<FrontEndState> front_ends;
+  uint64_t clock_ns = 0;
+
+  // Memory = base, overwritten by the delta pages.
+  std::shared_ptr<MemoryBase> base;
+  std::vector<uint64_t> delta_pages;  // ascending page numbers
+  std::vector<uint8_t> delta_data;    // their content, kPageSize each
+  // Digests of every page of base + delta.
+  std::shared_ptr<const PageHashes> page_hashes;
+};
+
+// Captures `machine` at a rendezvous (the vCPU outside KVM_RUN). The delta
+// is every page the machine holds a private copy of, so the checkpoint is
+// exact whatever the base holds, as long as the base is not changed.
+absl::StatusOr<Checkpoint> CaptureCheckpoint(Machine& machine);
+
+// A new machine, on `checkpoint.base` with the delta written over it, in
+// exactly the checkpoint's state; its outputs go to `outputs`. Verifies the
+// restored state hash against the checkpoint's.
+absl::StatusOr<std::unique_ptr<Machine>> RestoreCheckpoint(
+    const KvmSystem& kvm, const Checkpoint& checkpoint, OutputSink* outputs);
+
+// The state hash the checkpoint describes, computed from its fields alone
+// (no KVM): what a checkpoint file is checked against.
+Hash128 CheckpointStateHash(const Checkpoint& checkpoint);
+
+}  // namespace xv
+
+#endif  // EXTRAVIRT_CHECKPOINT_CHECKPOINT_H_
