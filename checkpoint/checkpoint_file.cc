@@ -35,6 +35,16 @@
 namespace xv {
 namespace {
 
+// Every field of these is stored. A field added to one of them must be
+// added to checkpoint.capnp and to both BuildMessage() and DecodeState(),
+// or checkpoint files would lose it silently; then update the sizes here.
+static_assert(sizeof(PcPlatformConfig) == 16,
+              "PcPlatformConfig changed: store the change in checkpoint files");
+static_assert(sizeof(VcpuState) == 5160,
+              "VcpuState changed: store the change in checkpoint files");
+static_assert(sizeof(Checkpoint) == 5344,
+              "Checkpoint changed: store the change in checkpoint files");
+
 // Fast: a checkpoint is written while the recording waits.
 constexpr int kZstdLevel = 1;
 // Pages per stored run at most: a Cap'n Proto Data holds less than 512 MiB.
