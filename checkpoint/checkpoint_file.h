@@ -40,8 +40,8 @@ inline constexpr char kCheckpointMagic[8] = {'X', 'V', 'I', 'R',
 inline constexpr uint32_t kCheckpointFileVersion = 1;
 inline constexpr size_t kCheckpointHeaderBytes = 32;
 
-// The recording a checkpoint belongs to: the log header's initial state
-// hash.
+// A checkpoint and the recording it belongs to (`origin`: an identity the
+// writer chooses; replay/ uses RecordingOrigin() of the log's header).
 struct CheckpointFileContents {
   Checkpoint checkpoint;
   Hash128 origin;

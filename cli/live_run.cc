@@ -61,7 +61,10 @@ absl::StatusOr<LiveRunOutcome> RunGuestLive(const RunSettings& settings,
   // on the run's input path.
   std::optional<MachineRecorder> recorder;
   OutputSink* outputs = &env;
-  if (record != nullptr) outputs = &recorder.emplace(&env, record->hook);
+  if (record != nullptr) {
+    outputs = &recorder.emplace(&env, record->hook);
+    if (record->checkpoint_files) recorder->StoreCheckpointFiles();
+  }
   auto machine = Machine::Create(*kvm, config, outputs);
   if (!machine.ok()) return machine.status();
   auto kernel =
@@ -94,6 +97,7 @@ absl::StatusOr<LiveRunOutcome> RunGuestLive(const RunSettings& settings,
     outcome.recorded = recorder->log()->stats();
     outcome.log_stats = recorder->log()->writer().stats();
     outcome.final_state_hash = recorder->final_state_hash();
+    outcome.checkpoint_files = recorder->checkpoint_files();
   }
   if (want_state_hash && !outcome.final_state_hash) {
     auto hash = (*machine)->StateHash();

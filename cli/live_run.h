@@ -23,12 +23,15 @@ struct LiveRunOutcome {
   // Set when the run was recorded.
   std::optional<RecorderStats> recorded;
   std::optional<LogWriterStats> log_stats;
+  uint64_t checkpoint_files = 0;
 };
 
 // Asks RunGuestLive to record the run into a nondeterminism log.
 struct RecordRequest {
   std::string log_path;
   RecorderOptions options;
+  // Also store a checkpoint file at every checkpoint (LOG.checkpoints/).
+  bool checkpoint_files = false;
   // Sees every rendezvous first (tests slow the recorder down with it).
   RunObserver* hook = nullptr;
 };

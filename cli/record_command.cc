@@ -8,6 +8,7 @@
 #include "cli/run_report.h"
 #include "cli/run_settings.h"
 #include "cli/stop_signals.h"
+#include "replay/machine_recorder.h"
 
 namespace xv::cli {
 
@@ -34,8 +35,10 @@ const CommandSpec& RecordCommandSpec() {
         {"output", "LOG", "the log file to write (required)", 'o'});
     s.options.push_back(
         {"checkpoint-every", "N",
-         "log a state hash every N exits (default 20000; 0: only at the end). "
-         "Replay verifies itself at each one"});
+         "checkpoint every N exits: log a state hash, which replay verifies, "
+         "and store the full checkpoint in LOG.checkpoints/ESN.xvcp, from "
+         "which 'replay --from-checkpoint ESN' starts (0: only at the end). "
+         "Without this option: a state hash every 20000 exits, no files"});
     s.options.push_back(
         {"no-compress", "", "store log segments without zstd compression"});
     return s;
@@ -58,6 +61,7 @@ int RecordCommand(const Invocation& inv) {
   if (!every.ok()) return Fail(kExitUsage, every.status(), json);
   if (*every) {
     record.options.checkpoint_interval = static_cast<uint64_t>(**every);
+    record.checkpoint_files = true;
   }
   record.options.writer.compress = !args->Has("no-compress");
 
@@ -89,9 +93,15 @@ int RecordCommand(const Invocation& inv) {
                 {"inputs", rec.inputs},
                 {"outputs", rec.outputs},
                 {"checkpoints", rec.checkpoints},
+                {"checkpoint_files", outcome->checkpoint_files},
                 {"output_digests", rec.digests}};
     std::cout << j.dump() << "\n";
   } else {
+    if (outcome->checkpoint_files > 0) {
+      std::fprintf(stderr, "xvirt: stored %llu checkpoints in %s\n",
+                   (unsigned long long)outcome->checkpoint_files,
+                   CheckpointDirPath(*log_path).c_str());
+    }
     std::fprintf(stderr,
                  "xvirt: recorded %s: %llu exits, %llu inputs, %llu outputs, "
                  "%llu checkpoints, %llu bytes\n",

@@ -1,15 +1,20 @@
 // xvirt replay: re-run a recorded log with no back-ends and verify it.
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "cli/commands.h"
 #include "cli/run_report.h"
 #include "cli/stop_signals.h"
 #include "devices/serial_backend.h"
 #include "kvm/kvm_system.h"
+#include "replay/machine_recorder.h"
 #include "replay/machine_replayer.h"
 
 namespace xv::cli {
@@ -66,12 +71,32 @@ void PrintDivergence(const Divergence& d) {
                (unsigned long long)d.last_verified_esn);
 }
 
+// "stored: 500, 1000, 1500" or why there are none.
+std::string AvailableCheckpoints(const std::string& log_path) {
+  std::vector<uint64_t> esns;
+  std::error_code ec;
+  for (const auto& entry :
+       std::filesystem::directory_iterator(CheckpointDirPath(log_path), ec)) {
+    uint64_t esn = 0;
+    if (entry.path().extension() == ".xvcp" &&
+        absl::SimpleAtoi(entry.path().stem().string(), &esn)) {
+      esns.push_back(esn);
+    }
+  }
+  if (esns.empty()) {
+    return "the recording stored no checkpoints (record with "
+           "--checkpoint-every N)";
+  }
+  std::sort(esns.begin(), esns.end());
+  return "stored: " + absl::StrJoin(esns, ", ");
+}
+
 }  // namespace
 
 const CommandSpec& ReplayCommandSpec() {
   static const CommandSpec spec = {
       .name = "replay",
-      .usage = "replay LOG [--until ESN] [--json]",
+      .usage = "replay LOG [--from-checkpoint ESN] [--until ESN] [--json]",
       .summary = "replay a recorded log and verify it reproduces the run",
       .description =
           "Rebuilds the machine from LOG's header and runs the guest with\n"
@@ -88,6 +113,11 @@ const CommandSpec& ReplayCommandSpec() {
           {
               {"until", "ESN",
                "stop at the rendezvous after exit ESN instead of the end"},
+              {"from-checkpoint", "ESN",
+               "start from the checkpoint the recording stored at ESN "
+               "(LOG.checkpoints/ESN.xvcp; 'record --checkpoint-every' "
+               "stores them) instead of booting: only the rest of the log "
+               "runs, and it verifies the same"},
               {"quiet", "", "do not show the guest's serial output"},
               {"json", "",
                "print one JSON object with the results on stdout (the "
@@ -110,6 +140,20 @@ int ReplayCommand(const Invocation& inv) {
   auto until = args->GetNumber("until", 0, 1.8e19);
   if (!until.ok()) return Fail(kExitUsage, until.status(), json);
   if (*until) options.until = static_cast<uint64_t>(**until);
+  auto from = args->GetNumber("from-checkpoint", 0, 1.8e19);
+  if (!from.ok()) return Fail(kExitUsage, from.status(), json);
+  if (*from) {
+    options.from_checkpoint =
+        CheckpointFilePath(path, static_cast<uint64_t>(**from));
+    if (!std::filesystem::exists(options.from_checkpoint)) {
+      return Fail(
+          kExitUsage,
+          absl::StrFormat("replay: no checkpoint at ESN %d (%s); %s",
+                          static_cast<uint64_t>(**from),
+                          options.from_checkpoint, AvailableCheckpoints(path)),
+          json);
+    }
+  }
 
   std::unique_ptr<SerialEcho> echo;
   if (!args->Has("quiet")) {

@@ -96,6 +96,37 @@ absl::Status LogReplayer::CheckInitialState(const Hash128& state_hash) {
   return absl::OkStatus();
 }
 
+absl::Status LogReplayer::ResumeAt(uint64_t esn, const Hash128& state_hash) {
+  for (;;) {
+    if (absl::Status s = Fill(); !s.ok()) return s;
+    if (!next_ || EntryEsn(*next_) > esn ||
+        std::holds_alternative<LoggedEnd>(*next_)) {
+      return absl::NotFoundError(absl::StrFormat(
+          "%s has no checkpoint at ESN %d to start from", reader_.name(), esn));
+    }
+    const auto* c = std::get_if<LoggedCheckpoint>(&*next_);
+    const bool found = c != nullptr && c->esn == esn;
+    const Hash128 expected = found ? c->state_hash : Hash128{};
+    next_.reset();
+    if (!found) continue;
+    if (expected != state_hash) {
+      return Diverge(esn, "state hash of the checkpoint started from",
+                     expected.ToHex(), state_hash.ToHex());
+    }
+    // The digests the recording closed at this checkpoint cover outputs
+    // made before it.
+    for (;;) {
+      if (absl::Status s = Fill(); !s.ok()) return s;
+      const auto* d = next_ ? std::get_if<LoggedDigest>(&*next_) : nullptr;
+      if (d == nullptr || d->esn != esn || d->at_end) break;
+      next_.reset();
+    }
+    ++counts_.checkpoints;
+    Verified(esn);
+    return absl::OkStatus();
+  }
+}
+
 std::string LogReplayer::DescribeNext() const {
   if (!next_) return "the end of the log";
   if (NextEndsTheRun()) {

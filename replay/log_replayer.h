@@ -78,6 +78,11 @@ class LogReplayer {
   const RecordedMachine& machine() const { return machine_; }
 
   absl::Status CheckInitialState(const Hash128& state_hash);
+  // Instead of CheckInitialState(): the replay starts from a restored
+  // checkpoint at `esn`. Skips the log up to the recording's checkpoint at
+  // that ESN and checks its state hash; the outputs before it are not
+  // replayed (a checkpoint always closes every output digest).
+  absl::Status ResumeAt(uint64_t esn, const Hash128& state_hash);
   absl::Status InputsAt(uint64_t esn, std::vector<InputEvent>& out);
   // The guest halted after exit `esn`, nothing woke it, and InputsAt(esn)
   // has nothing more: the recording did not stop here, so this is a

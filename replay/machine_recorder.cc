@@ -2,10 +2,51 @@
 
 #include <time.h>
 
-namespace xv {
+#include <filesystem>
+#include <system_error>
 
-absl::Status MachineRecorder::Start(const std::string& path,
-                                    const Machine& machine,
+#include "absl/strings/str_format.h"
+#include "checkpoint/checkpoint.h"
+#include "checkpoint/checkpoint_file.h"
+
+namespace xv {
+namespace {
+
+absl::Status PrepareCheckpointDir(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "cannot create checkpoint directory %s: %s", dir, ec.message()));
+  }
+  // Checkpoints of an earlier recording to the same log would not match it.
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    if (entry.path().extension() == ".xvcp") {
+      std::filesystem::remove(entry.path(), ec);
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+Hash128 RecordingOrigin(const RecordedMachine& header) {
+  Hasher h;
+  h.Update(std::string_view("xvirt-recording-origin"));
+  h.Update(header.initial_state_hash);
+  h.UpdateU64(static_cast<uint64_t>(header.recorded_at_unix_ns));
+  return h.Digest();
+}
+
+std::string CheckpointDirPath(const std::string& log_path) {
+  return log_path + ".checkpoints";
+}
+
+std::string CheckpointFilePath(const std::string& log_path, uint64_t esn) {
+  return absl::StrFormat("%s/%d.xvcp", CheckpointDirPath(log_path), esn);
+}
+
+absl::Status MachineRecorder::Start(const std::string& path, Machine& machine,
                                     RecordedMachine recorded,
                                     const RecorderOptions& options) {
   timespec now{};
@@ -23,6 +64,14 @@ absl::Status MachineRecorder::Start(const std::string& path,
   auto hash = machine.StateHash();
   if (!hash.ok()) return hash.status();
   recorded.initial_state_hash = *hash;
+  origin_ = RecordingOrigin(recorded);
+  log_path_ = path;
+  if (store_checkpoints_) {
+    if (absl::Status s = PrepareCheckpointDir(CheckpointDirPath(path));
+        !s.ok()) {
+      return s;
+    }
+  }
   auto log = LogRecorder::Create(path, std::move(recorded), options);
   if (!log.ok()) return log.status();
   log_ = std::move(*log);
@@ -30,7 +79,7 @@ absl::Status MachineRecorder::Start(const std::string& path,
   return absl::OkStatus();
 }
 
-absl::Status MachineRecorder::Finish(const Machine& machine,
+absl::Status MachineRecorder::Finish(Machine& machine,
                                      const RunResult& result) {
   LoggedEnd end{
       .esn = result.esn,
@@ -65,9 +114,21 @@ absl::Status MachineRecorder::AtRendezvous(Machine& machine) {
   const uint64_t esn = machine.esn();
   std::optional<Hash128> hash;
   if (log_->CheckpointDue(esn)) {
-    auto h = machine.StateHash();
-    if (!h.ok()) return h.status();
-    hash = *h;
+    if (!store_checkpoints_) {
+      auto h = machine.StateHash();
+      if (!h.ok()) return h.status();
+      hash = *h;
+    } else {
+      auto cp = CaptureCheckpoint(machine);
+      if (!cp.ok()) return cp.status();
+      if (absl::Status s = WriteCheckpointFile(
+              CheckpointFilePath(log_path_, esn), *cp, origin_);
+          !s.ok()) {
+        return s;
+      }
+      ++checkpoint_files_;
+      hash = cp->state_hash;
+    }
   }
   return log_->Rendezvous(esn, hash);
 }

@@ -15,6 +15,16 @@
 
 namespace xv {
 
+// Where a recording to `log_path` stores its checkpoint files:
+// LOG.checkpoints/ESN.xvcp.
+std::string CheckpointDirPath(const std::string& log_path);
+std::string CheckpointFilePath(const std::string& log_path, uint64_t esn);
+
+// What names one recording in its checkpoint files: its header's initial
+// state hash and the time it was made (two recordings of one guest start
+// in the same state).
+Hash128 RecordingOrigin(const RecordedMachine& header);
+
 class MachineRecorder : public RunObserver, public OutputSink {
  public:
   // Outputs go on to `next` (the live back-ends). `extra` (optional) sees
@@ -25,11 +35,18 @@ class MachineRecorder : public RunObserver, public OutputSink {
   // Call after the kernel was loaded and before the run: writes the log's
   // header, completing `recorded` (kernel image, name, command line, RTC
   // epoch) with the machine's configuration, CPUID and initial state hash.
-  absl::Status Start(const std::string& path, const Machine& machine,
+  absl::Status Start(const std::string& path, Machine& machine,
                      RecordedMachine recorded, const RecorderOptions& options);
+  // Call before Start(): also store a full checkpoint file at every logged
+  // checkpoint, in CheckpointDirPath(log) (created; stale *.xvcp files
+  // there are removed), so a replay can start mid-log
+  // (ReplayOptions::from_checkpoint).
+  void StoreCheckpointFiles() { store_checkpoints_ = true; }
+  uint64_t checkpoint_files() const { return checkpoint_files_; }
+
   // Call after the run: the End record (with the final state hash when the
   // run stopped at an exit boundary), then closes the log.
-  absl::Status Finish(const Machine& machine, const RunResult& result);
+  absl::Status Finish(Machine& machine, const RunResult& result);
 
   void Emit(const DeviceOutput& output) override;
   absl::Status OnInput(const Machine& machine,
@@ -49,6 +66,10 @@ class MachineRecorder : public RunObserver, public OutputSink {
   const Machine* machine_ = nullptr;
   std::unique_ptr<LogRecorder> log_;
   std::optional<Hash128> final_state_hash_;
+  bool store_checkpoints_ = false;
+  std::string log_path_;
+  Hash128 origin_;  // the initial state hash: names the recording
+  uint64_t checkpoint_files_ = 0;
 };
 
 }  // namespace xv

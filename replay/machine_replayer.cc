@@ -1,6 +1,9 @@
 #include "replay/machine_replayer.h"
 
 #include "absl/strings/str_format.h"
+#include "checkpoint/checkpoint.h"
+#include "checkpoint/checkpoint_file.h"
+#include "replay/machine_recorder.h"
 
 namespace xv {
 namespace {
@@ -74,6 +77,57 @@ void DescribeWhere(const Machine& machine, Divergence& d) {
 
 }  // namespace
 
+namespace {
+
+// A machine from a checkpoint file of this recording: the file must come
+// from the same recording (origin = its initial state) and machine.
+absl::StatusOr<std::unique_ptr<Machine>> RestoreFromFile(
+    const KvmSystem& kvm, const std::string& path,
+    const RecordedMachine& header, const MachineConfig& config,
+    OutputSink* outputs) {
+  auto file = ReadCheckpointFile(path);
+  if (!file.ok()) return file.status();
+  const Checkpoint& cp = file->checkpoint;
+  if (file->origin != RecordingOrigin(header)) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "%s belongs to another recording than this log (recording %s, not "
+        "%s)",
+        path, file->origin.ToHex(), RecordingOrigin(header).ToHex()));
+  }
+  auto same_cpuid = [&] {
+    if (cp.cpuid.size() != config.cpuid->size()) return false;
+    for (size_t i = 0; i < cp.cpuid.size(); ++i) {
+      const kvm_cpuid_entry2& a = cp.cpuid[i];
+      const kvm_cpuid_entry2& b = (*config.cpuid)[i];
+      if (a.function != b.function || a.index != b.index ||
+          a.flags != b.flags || a.eax != b.eax || a.ebx != b.ebx ||
+          a.ecx != b.ecx || a.edx != b.edx) {
+        return false;
+      }
+    }
+    return true;
+  };
+  if (cp.memory_bytes != config.memory_bytes ||
+      cp.platform.disk_sectors != config.platform.disk_sectors ||
+      cp.platform.rtc_epoch_seconds != config.platform.rtc_epoch_seconds ||
+      !same_cpuid()) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "%s was taken on a different machine than this log records "
+        "(memory, disk, RTC or CPUID differ)",
+        path));
+  }
+  auto machine = RestoreCheckpoint(kvm, cp, outputs);
+  if (!machine.ok()) {
+    return absl::Status(
+        machine.status().code(),
+        absl::StrFormat("%s: %s", path,
+                        std::string(machine.status().message())));
+  }
+  return machine;
+}
+
+}  // namespace
+
 absl::StatusOr<ReplayOutcome> ReplayLog(const KvmSystem& kvm,
                                         const std::string& path,
                                         const ReplayOptions& options) {
@@ -99,16 +153,28 @@ absl::StatusOr<ReplayOutcome> ReplayLog(const KvmSystem& kvm,
     e.edx = leaf.edx;
     config.cpuid->push_back(e);
   }
-  auto machine = Machine::Create(kvm, config, &driver);
-  if (!machine.ok()) return machine.status();
-  driver.set_machine(machine->get());
-  auto kernel = (*machine)->BootMultiboot(
-      header.kernel_image, header.kernel_name, {.cmdline = header.cmdline});
-  if (!kernel.ok()) return kernel.status();
-  auto initial = (*machine)->StateHash();
-  if (!initial.ok()) return initial.status();
-
-  absl::Status run_status = (*log)->CheckInitialState(*initial);
+  absl::StatusOr<std::unique_ptr<Machine>> machine;
+  absl::Status run_status;
+  if (options.from_checkpoint.empty()) {
+    machine = Machine::Create(kvm, config, &driver);
+    if (!machine.ok()) return machine.status();
+    driver.set_machine(machine->get());
+    auto kernel = (*machine)->BootMultiboot(
+        header.kernel_image, header.kernel_name, {.cmdline = header.cmdline});
+    if (!kernel.ok()) return kernel.status();
+    auto initial = (*machine)->StateHash();
+    if (!initial.ok()) return initial.status();
+    run_status = (*log)->CheckInitialState(*initial);
+  } else {
+    machine =
+        RestoreFromFile(kvm, options.from_checkpoint, header, config, &driver);
+    if (!machine.ok()) return machine.status();
+    driver.set_machine(machine->get());
+    auto hash = (*machine)->StateHash();
+    if (!hash.ok()) return hash.status();
+    run_status = (*log)->ResumeAt((*machine)->esn(), *hash);
+    if (!run_status.ok() && !(*log)->divergence()) return run_status;
+  }
   if (run_status.ok()) {
     RunLimits limits{.observer = &driver};
     auto result = RunMachine(**machine, driver, limits, options.controller);

@@ -23,6 +23,10 @@ namespace xv {
 struct ReplayOptions {
   // Stop at the rendezvous of this ESN.
   std::optional<uint64_t> until;
+  // Start from this checkpoint file (taken by the recording, see
+  // CheckpointFilePath in machine_recorder.h) instead of booting: only the rest
+  // of the log runs.
+  std::string from_checkpoint;
   // Receives the guest's outputs as they are replayed (e.g. to show its
   // serial output); optional.
   OutputSink* outputs = nullptr;

@@ -217,6 +217,78 @@ TEST_F(RecordReplayCliTest, RecordNeedsAnOutputLog) {
   EXPECT_THAT(bad_dir.err, HasSubstr("/nonexistent/dir/x.log"));
 }
 
+TEST_F(RecordReplayCliTest, FromCheckpointReachesTheFullReplaysFinalState) {
+  ASSERT_EQ(record_.exit_status, 0) << record_.err;
+  nlohmann::json rec = ParseJson(record_.out);
+  EXPECT_EQ(rec["log"]["checkpoint_files"], rec["log"]["checkpoints"]);
+  auto full = RunProcess({Xvirt(), "replay", log_, "--json", "--quiet"});
+  ASSERT_EQ(full.exit_status, 0) << full.err;
+  auto part = RunProcess({Xvirt(), "replay", log_, "--from-checkpoint", "100",
+                          "--json", "--quiet"});
+  ASSERT_EQ(part.exit_status, 0) << part.err;
+  nlohmann::json jf = ParseJson(full.out), jp = ParseJson(part.out);
+  EXPECT_EQ(jp["verified"], true);
+  EXPECT_EQ(jp["complete"], true);
+  EXPECT_EQ(jp["final_state_hash"], jf["final_state_hash"]);
+  EXPECT_EQ(jp["esn"], jf["esn"]);
+  EXPECT_LT(jp["inputs"].get<int>(), jf["inputs"].get<int>());
+}
+
+// A copy of the shared recording and its checkpoint files, to spoil.
+std::string CopyRecording(const std::string& log, const std::string& name) {
+  const std::string copy = TempPath(name);
+  std::filesystem::remove_all(copy + ".checkpoints");
+  std::filesystem::copy_file(log, copy,
+                             std::filesystem::copy_options::overwrite_existing);
+  std::filesystem::copy(log + ".checkpoints", copy + ".checkpoints");
+  return copy;
+}
+
+TEST_F(RecordReplayCliTest, BadCheckpointFilesAreRefusedClearly) {
+  ASSERT_EQ(record_.exit_status, 0) << record_.err;
+  const std::string log = CopyRecording(log_, "spoilt.log");
+  const std::string file = log + ".checkpoints/100.xvcp";
+  const std::string good = ReadText(file);
+  auto replay_from_100 = [&] {
+    return RunProcess(
+        {Xvirt(), "replay", log, "--from-checkpoint", "100", "--quiet"});
+  };
+
+  std::string flipped = good;
+  flipped[flipped.size() / 2] ^= 0x10;
+  WriteBytes(file, flipped);
+  auto r = replay_from_100();
+  EXPECT_EQ(r.exit_status, 125);
+  EXPECT_THAT(r.err, HasSubstr("100.xvcp"));
+  EXPECT_THAT(r.err, HasSubstr("checksum"));
+
+  WriteBytes(file, good.substr(0, good.size() * 2 / 3));
+  r = replay_from_100();
+  EXPECT_EQ(r.exit_status, 125);
+  EXPECT_THAT(r.err, HasSubstr("100.xvcp"));
+  EXPECT_THAT(r.err, HasSubstr("truncated"));
+
+  // A checkpoint of another recording (another session of the same guest)
+  // put where this one's belongs.
+  const std::string other = TempPath("other.log");
+  auto rec2 =
+      RunProcess({Xvirt(), "record", GuestPath("kvstore"), "-o", other,
+                  "--checkpoint-every", "50"},
+                 {.stdin_path = RunfilePath("guest/testdata/kvstore.in")});
+  ASSERT_EQ(rec2.exit_status, 0) << rec2.err;
+  std::filesystem::copy_file(other + ".checkpoints/100.xvcp", file,
+                             std::filesystem::copy_options::overwrite_existing);
+  r = replay_from_100();
+  EXPECT_EQ(r.exit_status, 125);
+  EXPECT_THAT(r.err, HasSubstr("belongs to another recording"));
+
+  // An ESN with no checkpoint: a usage error listing the stored ones.
+  r = RunProcess({Xvirt(), "replay", log, "--from-checkpoint", "77"});
+  EXPECT_EQ(r.exit_status, 2);
+  EXPECT_THAT(r.err, HasSubstr("no checkpoint at ESN 77"));
+  EXPECT_THAT(r.err, HasSubstr("stored: 50, 100, 150"));
+}
+
 TEST(RecordReplayDiskCliTest, ReplayNeedsNoDiskImage) {
   XV_SKIP_WITHOUT_KVM();
   const std::string image = TempPath("disk.img");

@@ -4,6 +4,7 @@
 // untrappable nondeterminism (rdtsc) reported as divergences; torn logs.
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -18,6 +19,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "kvm/kvm_test_support.h"
+#include "replay/machine_recorder.h"
 #include "replay/machine_replayer.h"
 #include "tests/runfiles.h"
 #include "tests/test_files.h"
@@ -91,7 +93,7 @@ struct Recording {
 
 // Records `c` as `xvirt record` does (live back-ends, host clock).
 Recording Record(const GuestCase& c, const std::string& tag,
-                 RunObserver* hook = nullptr) {
+                 RunObserver* hook = nullptr, bool checkpoint_files = false) {
   Recording rec;
   rec.log = TempPath(c.label + tag + ".log");
   const std::string out = TempPath(c.label + tag + ".out");
@@ -115,7 +117,8 @@ Recording Record(const GuestCase& c, const std::string& tag,
     WriteBytes(rec.disk, image);
     settings.disk_path = rec.disk;
   }
-  cli::RecordRequest request{.log_path = rec.log, .hook = hook};
+  cli::RecordRequest request{
+      .log_path = rec.log, .checkpoint_files = checkpoint_files, .hook = hook};
   request.options.checkpoint_interval = c.checkpoint_every;
   auto outcome = cli::RunGuestLive(settings, nullptr,
                                    /*want_state_hash=*/true, &request);
@@ -192,10 +195,54 @@ TEST_P(RecordReplayTest, SlowedRecorderAndReplayerStillVerify) {
   ExpectReplayMatches(rec, replay, serial.text());
 }
 
+// Checkpoint files let a replay start mid-log and still reach the full
+// replay's final state; every checkpoint file is restored and checked.
+TEST_P(RecordReplayTest, ReplayFromEveryCheckpointReachesTheSameEnd) {
+  XV_SKIP_WITHOUT_KVM();
+  const GuestCase& c = GetParam();
+  Recording rec = Record(c, "_ckpt", nullptr, /*checkpoint_files=*/true);
+  ASSERT_TRUE(rec.outcome.recorded);
+  ASSERT_TRUE(rec.outcome.final_state_hash);
+  EXPECT_EQ(rec.outcome.checkpoint_files, rec.outcome.recorded->checkpoints);
+  if (!rec.disk.empty()) std::filesystem::remove(rec.disk);
+  ReplayOutcome full = Replay(rec.log);
+  ASSERT_FALSE(full.divergence) << full.divergence->what;
+  ASSERT_TRUE(full.final_state_hash);
+  EXPECT_EQ(*full.final_state_hash, *rec.outcome.final_state_hash);
+
+  std::vector<uint64_t> esns;
+  for (const auto& e :
+       std::filesystem::directory_iterator(CheckpointDirPath(rec.log))) {
+    esns.push_back(std::stoull(e.path().stem().string()));
+  }
+  std::sort(esns.begin(), esns.end());
+  ASSERT_EQ(esns.size(), rec.outcome.checkpoint_files);
+  ASSERT_FALSE(esns.empty()) << "the run is shorter than one checkpoint";
+  // Long runs: the first, a middle and the last checkpoint.
+  if (esns.size() > 3)
+    esns = {esns.front(), esns[esns.size() / 2], esns.back()};
+  for (uint64_t esn : esns) {
+    SerialCapture serial;
+    ReplayOutcome part =
+        Replay(rec.log, {.from_checkpoint = CheckpointFilePath(rec.log, esn),
+                         .outputs = &serial});
+    ASSERT_FALSE(part.divergence)
+        << "from ESN " << esn << ": " << part.divergence->what << " at "
+        << part.divergence->esn;
+    EXPECT_TRUE(part.complete) << esn;
+    ASSERT_TRUE(part.final_state_hash) << esn;
+    EXPECT_EQ(part.final_state_hash->ToHex(), full.final_state_hash->ToHex())
+        << "from ESN " << esn;
+    EXPECT_EQ(part.result.esn, full.result.esn);
+    // The output after the checkpoint is the tail of the whole output.
+    EXPECT_TRUE(rec.output.ends_with(serial.text())) << esn;
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(
     BundledGuests, RecordReplayTest,
     ::testing::Values(
-        GuestCase{.label = "hello", .guest = "hello"},
+        GuestCase{.label = "hello", .guest = "hello", .checkpoint_every = 8},
         GuestCase{.label = "compute", .guest = "compute", .cmdline = "mib=4"},
         GuestCase{.label = "kvstore_session",
                   .guest = "kvstore",
