@@ -35,6 +35,7 @@
 #include "memshare/guest_memory.h"
 #include "memshare/memory_base.h"
 #include "memshare/page_hashes.h"
+#include "memshare/zero_page_reclaimer.h"
 
 namespace xv {
 
@@ -176,6 +177,8 @@ class Machine {
   DirtyTracker dirty_;
   PageHashes page_hashes_;
   DirtyBitmap fresh_dirty_;  // scratch for SyncMemory()
+  // Stopped before memory_ goes (declared after it).
+  std::unique_ptr<ZeroPageReclaimer> reclaimer_;
   std::vector<uint32_t> msr_indices_;
   std::vector<kvm_cpuid_entry2> cpuid_;
   MachineConfig config_;

@@ -4,6 +4,7 @@
 
 #include "gtest/gtest.h"
 #include "memshare/page_hashes.h"
+#include "memshare/zero_page_reclaimer.h"
 
 namespace xv {
 namespace {
@@ -107,6 +108,37 @@ TEST(MemoryBaseTest, DataRunsFollowWrittenPages) {
   EXPECT_LT(covered, 32u);
   EXPECT_FALSE((*base)->WritePages(64, Page(1)).ok());
   EXPECT_FALSE((*base)->WritePages(0, std::vector<uint8_t>(100)).ok());
+}
+
+TEST(ZeroPageReclaimerTest, FreesTheZeroPagesShmemAllocatedForCopies) {
+  auto base = MemoryBase::Create(256 * kPageSize);
+  ASSERT_TRUE(base.ok());
+  ASSERT_TRUE((*base)->WritePages(10, Page(0x10)).ok());  // merged content
+  auto m = GuestMemory::MapReplica(*base);
+  ASSERT_TRUE(m.ok());
+  // The first write to each of 100 holes allocates a zero page in the base
+  // (then copies it); page 10 is copied from its real content.
+  for (uint64_t p = 0; p < 100; ++p) {
+    ASSERT_TRUE(m->Write(p * kPageSize, Page(1)).ok());
+  }
+  auto before = (*base)->ResidentBytes();
+  ASSERT_TRUE(before.ok());
+  EXPECT_GE(*before, 100 * kPageSize);
+  ZeroPageReclaimer reclaimer(&*m, std::chrono::hours(1));
+  auto found = reclaimer.ScanOnce();
+  ASSERT_TRUE(found.ok()) << found.status();
+  EXPECT_EQ(*found, 100u);
+  auto after = (*base)->ResidentBytes();
+  ASSERT_TRUE(after.ok());
+  EXPECT_LE(*after, 4 * kPageSize);  // page 10, rounded to the fs's blocks
+  // The replica still sees its own data, and the base its merged page.
+  EXPECT_EQ(ByteAt(*m, 50 * kPageSize), 1);
+  std::vector<uint8_t> merged(1);
+  ASSERT_TRUE((*base)->Read(10 * kPageSize, merged).ok());
+  EXPECT_EQ(merged[0], 0x10);
+  found = reclaimer.ScanOnce();
+  ASSERT_TRUE(found.ok());
+  EXPECT_EQ(*found, 0u);
 }
 
 Hash128 RootFromScratch(const GuestMemory& m) {
