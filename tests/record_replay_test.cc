@@ -16,6 +16,7 @@
 
 #include "absl/strings/str_format.h"
 #include "cli/live_run.h"
+#include "devices/test_sinks.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "kvm/kvm_test_support.h"
@@ -35,19 +36,6 @@ using xv::testing::TempPath;
 using xv::testing::WriteBytes;
 
 // Collects what the replayed guest sends to its UART.
-class SerialCapture : public OutputSink {
- public:
-  void Emit(const DeviceOutput& output) override {
-    if (output.kind == OutputKind::kSerialTx) {
-      text_.append(output.data.begin(), output.data.end());
-    }
-  }
-  const std::string& text() const { return text_; }
-
- private:
-  std::string text_;
-};
-
 // Sleeps at random rendezvous: a recorder (or replayer) running at a very
 // different wall-clock speed.
 class RandomStalls : public RunObserver {
@@ -173,9 +161,9 @@ TEST_P(RecordReplayTest, ReplayReproducesOutputAndFinalState) {
   // Replay with no back-ends: the image, the input file and the live
   // output are all gone.
   if (!rec.disk.empty()) std::filesystem::remove(rec.disk);
-  SerialCapture serial;
+  RecordingOutputSink serial;
   ReplayOutcome replay = Replay(rec.log, {.outputs = &serial});
-  ExpectReplayMatches(rec, replay, serial.text());
+  ExpectReplayMatches(rec, replay, serial.SerialText());
 }
 
 TEST_P(RecordReplayTest, SlowedRecorderAndReplayerStillVerify) {
@@ -189,10 +177,10 @@ TEST_P(RecordReplayTest, SlowedRecorderAndReplayerStillVerify) {
   Recording rec = Record(c, "_slow", &slow_recorder);
   ASSERT_TRUE(rec.outcome.recorded);
   RandomStalls slow_replayer(/*seed=*/11, 0.05, 3000);
-  SerialCapture serial;
+  RecordingOutputSink serial;
   ReplayOutcome replay =
       Replay(rec.log, {.outputs = &serial, .hook = &slow_replayer});
-  ExpectReplayMatches(rec, replay, serial.text());
+  ExpectReplayMatches(rec, replay, serial.SerialText());
 }
 
 // Checkpoint files let a replay start mid-log and still reach the full
@@ -222,7 +210,7 @@ TEST_P(RecordReplayTest, ReplayFromEveryCheckpointReachesTheSameEnd) {
   if (esns.size() > 3)
     esns = {esns.front(), esns[esns.size() / 2], esns.back()};
   for (uint64_t esn : esns) {
-    SerialCapture serial;
+    RecordingOutputSink serial;
     ReplayOutcome part =
         Replay(rec.log, {.from_checkpoint = CheckpointFilePath(rec.log, esn),
                          .outputs = &serial});
@@ -235,7 +223,7 @@ TEST_P(RecordReplayTest, ReplayFromEveryCheckpointReachesTheSameEnd) {
         << "from ESN " << esn;
     EXPECT_EQ(part.result.esn, full.result.esn);
     // The output after the checkpoint is the tail of the whole output.
-    EXPECT_TRUE(rec.output.ends_with(serial.text())) << esn;
+    EXPECT_TRUE(rec.output.ends_with(serial.SerialText())) << esn;
   }
 }
 

@@ -10,6 +10,7 @@
 #include "absl/strings/str_split.h"
 #include "checkpoint/checkpoint.h"
 #include "checkpoint/verify.h"
+#include "devices/test_sinks.h"
 #include "gtest/gtest.h"
 #include "kvm/kvm_test_support.h"
 #include "machine/machine.h"
@@ -24,19 +25,6 @@ namespace {
 
 using xv::testing::GuestPath;
 using xv::testing::ReadText;
-
-class SerialCapture : public OutputSink {
- public:
-  void Emit(const DeviceOutput& output) override {
-    if (output.kind == OutputKind::kSerialTx) {
-      text_.append(output.data.begin(), output.data.end());
-    }
-  }
-  const std::string& text() const { return text_; }
-
- private:
-  std::string text_;
-};
 
 // Ends a run at the first rendezvous at or after `esn`.
 class StopAt : public RunObserver {
@@ -85,7 +73,7 @@ SmapsEntry SmapsOf(const Machine& m) {
 }
 
 struct Replica {
-  SerialCapture serial;
+  RecordingOutputSink serial;
   std::unique_ptr<Machine> machine;
 };
 
@@ -174,8 +162,8 @@ TEST(ReplicaMemoryTest, ReplicasIsolatedVerifiedMergedAndStillCorrect) {
   RunResult rb = RunTo(*b, in_b, UINT64_MAX);
   EXPECT_EQ(ra.reason, StopReason::kDebugExit) << ra.message;
   EXPECT_EQ(ra.esn, rb.esn);
-  EXPECT_NE(a->serial.text().find("checksum=0x"), std::string::npos);
-  EXPECT_EQ(a->serial.text(), b->serial.text());
+  EXPECT_NE(a->serial.SerialText().find("checksum=0x"), std::string::npos);
+  EXPECT_EQ(a->serial.SerialText(), b->serial.SerialText());
   // Each wrote its 8 MiB privately.
   EXPECT_GE(SmapsOf(*a->machine).anonymous_kb, 8u << 10);
   EXPECT_GE(SmapsOf(*b->machine).anonymous_kb, 8u << 10);
@@ -229,8 +217,9 @@ TEST(ReplicaMemoryTest, MergedReplicasKeepRunningCorrectly) {
     ASSERT_TRUE(Merge(merger, *a, *b).ok());
     ASSERT_LT(esn, 100000u);
   }
-  EXPECT_NE(a->serial.text().find("OK"), std::string::npos) << a->serial.text();
-  EXPECT_EQ(a->serial.text(), b->serial.text());
+  EXPECT_NE(a->serial.SerialText().find("OK"), std::string::npos)
+      << a->serial.SerialText();
+  EXPECT_EQ(a->serial.SerialText(), b->serial.SerialText());
 }
 
 TEST(ReplicaMemoryTest, RestoredReplicaMatchesOriginalAndFlipsAreNamed) {
@@ -275,8 +264,8 @@ TEST(ReplicaMemoryTest, RestoredReplicaMatchesOriginalAndFlipsAreNamed) {
   ASSERT_TRUE(ha.ok() && hc.ok());
   EXPECT_EQ(*ha, *hc);
   // C's output is the part after the checkpoint.
-  EXPECT_FALSE(c->serial.text().empty());
-  EXPECT_TRUE(a->serial.text().ends_with(c->serial.text()));
+  EXPECT_FALSE(c->serial.SerialText().empty());
+  EXPECT_TRUE(a->serial.SerialText().ends_with(c->serial.SerialText()));
 }
 
 }  // namespace
