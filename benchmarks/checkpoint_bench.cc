@@ -15,10 +15,10 @@
 //                     never held (first touch of memory);
 //        guest        `memtouch` writes them at CPL3 (a fresh pair, run to
 //                     the end; its kernel's own pages come on top).
-//      1b. The merge's two steps by hand, per page: as PageMerger does them
-//      (pwrite into the base, madvise per run and replica) and batched
-//      (memcpy into a shared mapping of the base, process_madvise), to see
-//      what batching would save.
+//      1b. The merge's two steps by hand, per page: one call per run
+//      (pwrite into the base, madvise per run and replica: PageMerger's
+//      first version) and batched (memcpy into a shared mapping of the
+//      base, process_madvise: what PageMerger does now).
 //   2. The hot-page policy (MergePolicy::hot_epochs 0..3): each epoch the
 //      VMM rewrites the same 1 % of pages and a different cold 1 %; per
 //      epoch the pause, the pages merged and kept, and the memory of the
@@ -319,7 +319,7 @@ Pair StartPair(Bench& bench, const std::string& cmdline) {
   p.a = bench.Boot(cmdline);
   p.b = bench.Fork(*p.a);
   VerifyOrDie(*p.a, *p.b);
-  PageMerger once(p.base(), MergePolicy{});
+  PageMerger once(p.base(), MergePolicy{.hot_epochs = 0});
   Merge(once, *p.a, *p.b);
   return p;
 }
@@ -510,7 +510,7 @@ PauseResults MeasurePauses(Bench& bench, const Options& options) {
   // of scattered pages, merged once in a warm-up round, then rewritten
   // with new content every round.
   Pair pair = StartPair(bench, "mib=1 passes=1");
-  PageMerger merger(pair.base(), MergePolicy{});
+  PageMerger merger(pair.base(), MergePolicy{.hot_epochs = 0});
   std::optional<Checkpoint> retained;
   std::vector<uint64_t> sets[kNumFractions];
   for (int f = 0; f < kNumFractions; ++f) {
@@ -541,7 +541,7 @@ PauseResults MeasurePauses(Bench& bench, const Options& options) {
                                 fr.name, p.pages_compared, want));
       } else if (variant == 1) {
         Pair fresh = StartPair(bench, "mib=1 passes=1");
-        PageMerger fresh_merger(fresh.base(), MergePolicy{});
+        PageMerger fresh_merger(fresh.base(), MergePolicy{.hot_epochs = 0});
         std::optional<Checkpoint> fresh_retained;
         const uint64_t slot = (kMachinePages - kFirstVmmPage) / want;
         WritePages({fresh.a.get(), fresh.b.get()},
@@ -555,7 +555,7 @@ PauseResults MeasurePauses(Bench& bench, const Options& options) {
       } else {
         Pair run = StartPair(bench, absl::StrFormat("mib=%d passes=1 stride=%d",
                                                     fr.mib, fr.stride));
-        PageMerger run_merger(run.base(), MergePolicy{});
+        PageMerger run_merger(run.base(), MergePolicy{.hot_epochs = 0});
         std::optional<Checkpoint> run_retained;
         RunResult ra = RunToEnd(*run.a);
         RunResult rb = RunToEnd(*run.b);
@@ -578,7 +578,7 @@ PauseResults MeasurePauses(Bench& bench, const Options& options) {
 // 1024 runs). Only pages the base already holds (written and merged
 // before), so the base's bookkeeping stays exact.
 struct MergeStepResults {
-  std::vector<double> pwrite, madvise_a, madvise_b;  // as PageMerger
+  std::vector<double> pwrite, madvise_a, madvise_b;  // one call per run
   std::vector<double> memcpy_shared, batch_a, batch_b;
 };
 
@@ -600,7 +600,7 @@ std::array<MergeStepResults, kNumFractions> MeasureMergeSteps(
     Bench& bench, const Options& options) {
   std::array<MergeStepResults, kNumFractions> out;
   Pair pair = StartPair(bench, "mib=1 passes=1");
-  PageMerger merger(pair.base(), MergePolicy{});
+  PageMerger merger(pair.base(), MergePolicy{.hot_epochs = 0});
   std::optional<Checkpoint> retained;
   ScopedMapping shared = ValueOrDie(
       ScopedMapping::Map(kMachineBytes, PROT_READ | PROT_WRITE, MAP_SHARED,
@@ -793,7 +793,7 @@ class Rerunnable {
   Rerunnable(Bench& bench, const std::string& cmdline)
       : r_(bench.Boot(cmdline)),
         cp0_(ValueOrDie(CaptureCheckpoint(r_->m()), "cow: capture")),
-        merger_(r_->m().memory().base(), MergePolicy{}) {}
+        merger_(r_->m().memory().base(), MergePolicy{.hot_epochs = 0}) {}
 
   // Times one run from the boot state; the first one also fixes the ESN
   // every later one must end at.
@@ -895,7 +895,7 @@ ResidentResults MeasureResident(Bench& bench) {
   Verification v = ValueOrDie(VerifyReplicas(p.a->m(), p.b->m()), "verify");
   Require(v.verified(), "replicas differ: " + v.Describe());
   results.pages_compared = v.pages_compared;
-  PageMerger merger(p.base(), MergePolicy{});
+  PageMerger merger(p.base(), MergePolicy{.hot_epochs = 0});
   results.merge = Merge(merger, *p.a, *p.b);
   // The verified checkpoint that would be retained now.
   std::optional<Checkpoint> retained =
@@ -1033,7 +1033,8 @@ void PrintMergeSteps(const std::array<MergeStepResults, kNumFractions>& r,
                      const Options& options) {
   std::printf(
       "\n1b. The merge by hand on rewritten scattered pages, us per page "
-      "(medians of %d rounds): as PageMerger (pwrite, madvise per run) vs "
+      "(medians of %d rounds): one call per run (pwrite, madvise; PageMerger "
+      "before 2026-11-22) vs "
       "batched (memcpy into a MAP_SHARED view of the base, process_madvise)\n",
       options.rounds);
   std::printf("  %-5s | %7s %8s %8s %8s | %7s %8s %8s %8s\n", "dirty", "pwrite",

@@ -271,13 +271,6 @@ absl::Status Machine::SyncMemory() {
   if (absl::Status s = vcpu_.CompletePendingIo(); !s.ok()) return s;
   if (absl::Status s = dirty_.Harvest(fresh_dirty_); !s.ok()) return s;
   page_hashes_.Rehash(memory_, fresh_dirty_);
-  // The private copies exist now: the zero pages shmem put in the base to
-  // copy from are dead weight.
-  if (absl::Status s =
-          memory_.base()->ReleaseUnwrittenPages(dirty_.newly_private().Runs());
-      !s.ok()) {
-    return s;
-  }
   return absl::OkStatus();
 }
 

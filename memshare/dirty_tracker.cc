@@ -7,8 +7,7 @@ DirtyTracker::DirtyTracker(Vm* vm, uint32_t slot, GuestMemory* memory)
       slot_(slot),
       memory_(memory),
       since_epoch_(memory->pages()),
-      private_(memory->pages()),
-      newly_private_(memory->pages()) {}
+      private_(memory->pages()) {}
 
 absl::Status DirtyTracker::Harvest(DirtyBitmap& fresh) {
   if (fresh.pages() != memory_->pages()) fresh = DirtyBitmap(memory_->pages());
@@ -18,9 +17,6 @@ absl::Status DirtyTracker::Harvest(DirtyBitmap& fresh) {
   }
   memory_->TakeVmmWrites(fresh);
   since_epoch_.Merge(fresh);
-  newly_private_.Clear();
-  newly_private_.Merge(fresh);
-  newly_private_.Subtract(private_);
   private_.Merge(fresh);
   return absl::OkStatus();
 }

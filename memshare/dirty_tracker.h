@@ -34,8 +34,6 @@ class DirtyTracker {
   // Pages this replica holds a private copy of (written since the mapping
   // was made or since they were dropped): its difference from the base.
   const DirtyBitmap& private_pages() const { return private_; }
-  // Pages the last Harvest() found private for the first time.
-  const DirtyBitmap& newly_private() const { return newly_private_; }
   // After GuestMemory::DropPrivateCopies(runs).
   void Dropped(std::span<const PageRun> runs);
 
@@ -45,7 +43,6 @@ class DirtyTracker {
   GuestMemory* memory_ = nullptr;
   DirtyBitmap since_epoch_;
   DirtyBitmap private_;
-  DirtyBitmap newly_private_;
 };
 
 }  // namespace xv

@@ -16,6 +16,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "base/scoped_fd.h"
 #include "base/scoped_mapping.h"
 #include "memshare/dirty_bitmap.h"
 #include "memshare/memory_base.h"
@@ -52,9 +53,10 @@ class GuestMemory {
   // forgets them.
   void TakeVmmWrites(DirtyBitmap& into);
 
-  // Drops this replica's private copies of `runs` (madvise MADV_DONTNEED):
-  // the pages read the base's content again and a later write copies
-  // afresh. The vCPU must be outside KVM_RUN.
+  // Drops this replica's private copies of `runs` (MADV_DONTNEED, batched
+  // through process_madvise where the kernel allows it for ourselves): the
+  // pages read the base's content again and a later write copies afresh.
+  // The vCPU must be outside KVM_RUN.
   absl::Status DropPrivateCopies(std::span<const PageRun> runs);
 
   // The whole range, for registering the memory slot.
@@ -69,9 +71,14 @@ class GuestMemory {
   absl::Status CheckRange(uint64_t gpa, uint64_t len) const;
   void NoteWrite(uint64_t gpa, uint64_t len);
 
+  absl::Status DropOneByOne(std::span<const PageRun> runs);
+
   std::shared_ptr<MemoryBase> base_;
   ScopedMapping mapping_;
   DirtyBitmap vmm_written_;
+  // pidfd of this process for process_madvise; invalid when unsupported.
+  ScopedFd self_pidfd_;
+  bool batched_drop_unsupported_ = false;
 };
 
 }  // namespace xv

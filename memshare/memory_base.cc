@@ -33,7 +33,12 @@ absl::StatusOr<std::shared_ptr<MemoryBase>> MemoryBase::Create(uint64_t size) {
     return ErrnoError(
         absl::StrFormat("ftruncate(guest memory base, %d)", size));
   }
-  return std::make_shared<MemoryBase>(Key(), std::move(fd), size);
+  auto shared = ScopedMapping::Map(size, PROT_READ | PROT_WRITE,
+                                   MAP_SHARED | MAP_NORESERVE, fd.get(), 0,
+                                   "guest memory base (merging view)");
+  if (!shared.ok()) return shared.status();
+  return std::make_shared<MemoryBase>(Key(), std::move(fd), std::move(*shared),
+                                      size);
 }
 
 absl::Status MemoryBase::WritePages(uint64_t first,
@@ -50,17 +55,7 @@ absl::Status MemoryBase::WritePages(uint64_t first,
       written_[p / 64] |= uint64_t{1} << (p % 64);
     }
   }
-  size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n = ::pwrite(fd_.get(), data.data() + done, data.size() - done,
-                         static_cast<off_t>(first * kPageSize + done));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      return ErrnoError(absl::StrFormat("pwrite(guest memory base, page %d)",
-                                        first + done / kPageSize));
-    }
-    done += static_cast<size_t>(n);
-  }
+  std::memcpy(shared_.data() + first * kPageSize, data.data(), data.size());
   return absl::OkStatus();
 }
 

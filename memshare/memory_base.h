@@ -17,6 +17,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "base/scoped_fd.h"
+#include "base/scoped_mapping.h"
 
 namespace xv {
 
@@ -36,8 +37,9 @@ class MemoryBase {
 
  public:
   // Use Create().
-  MemoryBase(Key, ScopedFd fd, uint64_t size)
+  MemoryBase(Key, ScopedFd fd, ScopedMapping shared, uint64_t size)
       : fd_(std::move(fd)),
+        shared_(std::move(shared)),
         size_(size),
         written_((size / kPageSize + 63) / 64, 0) {}
 
@@ -62,7 +64,8 @@ class MemoryBase {
   // here (so read as zero), for pages a replica has just copied privately.
   // Needed because a first write through a private mapping makes shmem
   // allocate the zero page in the file before copying it: without this a
-  // lone replica would hold every page it wrote twice. Pages that hold
+  // lone replica would hold every page it wrote twice (ZeroPageReclaimer
+  // calls it in the background, off the checkpoint pause). Pages that hold
   // merged content are never touched.
   absl::Status ReleaseUnwrittenPages(std::span<const PageRun> runs);
 
@@ -71,6 +74,9 @@ class MemoryBase {
 
  private:
   ScopedFd fd_;
+  // A shared writable view, for merging: a memcpy per run instead of a
+  // pwrite (measured faster for scattered pages).
+  ScopedMapping shared_;
   uint64_t size_;
   // One bit per page: WritePages() stored content there. Replica threads
   // release pages while the merger may write others.

@@ -36,8 +36,11 @@ absl::StatusOr<MergeStats> PageMerger::MergeVerified(
   }
   MergeStats stats;
   DirtyBitmap merge(pages);
+  const auto max_hot = static_cast<uint64_t>(policy_.max_hot_fraction *
+                                             static_cast<double>(pages));
   held.ForEach([&](uint64_t p) {
-    if (policy_.hot_epochs > 0 && streak_[p] >= policy_.hot_epochs) {
+    if (policy_.hot_epochs > 0 && streak_[p] >= policy_.hot_epochs &&
+        stats.hot_pages < max_hot) {
       ++stats.hot_pages;
     } else {
       merge.Set(p);
