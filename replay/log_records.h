@@ -18,8 +18,10 @@
 namespace xv {
 
 // Incompatible changes to log.capnp's meaning bump this; readers refuse
-// other versions.
-inline constexpr uint32_t kLogFormatVersion = 1;
+// other versions. 2: state hashes cover memory through per-page digests,
+// leave out XSAVE's header and see the last exit's I/O completed, so a
+// version-1 log's hashes can never match.
+inline constexpr uint32_t kLogFormatVersion = 2;
 
 // One CPUID leaf as the guest saw it (KVM's kvm_cpuid_entry2 without its
 // padding, so that this header does not need the kernel's KVM headers).

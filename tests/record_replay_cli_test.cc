@@ -282,6 +282,17 @@ TEST_F(RecordReplayCliTest, BadCheckpointFilesAreRefusedClearly) {
   EXPECT_EQ(r.exit_status, 125);
   EXPECT_THAT(r.err, HasSubstr("belongs to another recording"));
 
+  // A checkpoint of a different guest.
+  const std::string hello = TempPath("hello.log");
+  auto rec3 = RunProcess({Xvirt(), "record", GuestPath("hello"), "-o", hello,
+                          "--checkpoint-every", "1"});
+  ASSERT_EQ(rec3.exit_status, 0) << rec3.err;
+  std::filesystem::copy_file(hello + ".checkpoints/2.xvcp", file,
+                             std::filesystem::copy_options::overwrite_existing);
+  r = replay_from_100();
+  EXPECT_EQ(r.exit_status, 125);
+  EXPECT_THAT(r.err, HasSubstr("belongs to another recording"));
+
   // An ESN with no checkpoint: a usage error listing the stored ones.
   r = RunProcess({Xvirt(), "replay", log, "--from-checkpoint", "77"});
   EXPECT_EQ(r.exit_status, 2);
