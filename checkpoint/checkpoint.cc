@@ -6,7 +6,8 @@
 
 namespace xv {
 
-absl::StatusOr<Checkpoint> CaptureCheckpoint(Machine& machine) {
+absl::StatusOr<Checkpoint> CaptureCheckpoint(Machine& machine,
+                                             bool copy_delta) {
   if (absl::Status s = machine.SyncMemory(); !s.ok()) return s;
   Checkpoint cp;
   cp.esn = machine.esn();
@@ -23,12 +24,15 @@ absl::StatusOr<Checkpoint> CaptureCheckpoint(Machine& machine) {
   cp.base = machine.memory().base();
   const DirtyBitmap& delta = machine.dirty().private_pages();
   cp.delta_pages.reserve(delta.Count());
-  cp.delta_data.reserve(delta.Count() * kPageSize);
+  if (copy_delta) cp.delta_data.reserve(delta.Count() * kPageSize);
   delta.ForEach([&](uint64_t p) {
     cp.delta_pages.push_back(p);
-    const uint8_t* page = machine.memory().PageData(p);
-    cp.delta_data.insert(cp.delta_data.end(), page, page + kPageSize);
+    if (copy_delta) {
+      const uint8_t* page = machine.memory().PageData(p);
+      cp.delta_data.insert(cp.delta_data.end(), page, page + kPageSize);
+    }
   });
+  if (!copy_delta) cp.delta_view = &machine.memory();
   cp.page_hashes = std::make_shared<const PageHashes>(machine.page_hashes());
   cp.state_hash = CheckpointStateHash(cp);
   return cp;
@@ -46,7 +50,8 @@ absl::StatusOr<std::unique_ptr<Machine>> RestoreCheckpoint(
   if (cp.base == nullptr || cp.page_hashes == nullptr) {
     return absl::InvalidArgumentError("checkpoint has no memory");
   }
-  if (cp.delta_data.size() != cp.delta_pages.size() * kPageSize) {
+  if (cp.delta_view == nullptr &&
+      cp.delta_data.size() != cp.delta_pages.size() * kPageSize) {
     return absl::InvalidArgumentError(
         absl::StrFormat("checkpoint delta holds %d bytes for %d pages",
                         cp.delta_data.size(), cp.delta_pages.size()));
@@ -61,9 +66,8 @@ absl::StatusOr<std::unique_ptr<Machine>> RestoreCheckpoint(
   if (!machine.ok()) return machine.status();
   Machine& m = **machine;
   for (size_t i = 0; i < cp.delta_pages.size(); ++i) {
-    if (absl::Status s =
-            m.memory().Write(cp.delta_pages[i] * kPageSize,
-                             {cp.delta_data.data() + i * kPageSize, kPageSize});
+    if (absl::Status s = m.memory().Write(cp.delta_pages[i] * kPageSize,
+                                          {cp.DeltaPage(i), kPageSize});
         !s.ok()) {
       return s;
     }

@@ -22,6 +22,7 @@
 #include "kvm/kvm_system.h"
 #include "kvm/vcpu_state.h"
 #include "machine/machine.h"
+#include "memshare/guest_memory.h"
 #include "memshare/memory_base.h"
 #include "memshare/page_hashes.h"
 
@@ -53,14 +54,28 @@ struct Checkpoint {
   std::shared_ptr<MemoryBase> base;
   std::vector<uint64_t> delta_pages;  // ascending page numbers
   std::vector<uint8_t> delta_data;    // their content, kPageSize each
+  // Instead of delta_data: the captured machine's own memory, read in
+  // place (CaptureCheckpoint with copy_delta=false). Valid only until that
+  // machine runs again: for writing a file at once without a copy of every
+  // page the guest ever wrote.
+  const GuestMemory* delta_view = nullptr;
   // Digests of every page of base + delta.
   std::shared_ptr<const PageHashes> page_hashes;
+
+  // Content of delta page i (from delta_data or delta_view).
+  const uint8_t* DeltaPage(size_t i) const {
+    return delta_view != nullptr ? delta_view->PageData(delta_pages[i])
+                                 : delta_data.data() + i * kPageSize;
+  }
 };
 
 // Captures `machine` at a rendezvous (the vCPU outside KVM_RUN). The delta
 // is every page the machine holds a private copy of, so the checkpoint is
 // exact whatever the base holds, as long as the base is not changed.
-absl::StatusOr<Checkpoint> CaptureCheckpoint(Machine& machine);
+// `copy_delta` false: the delta is read from the machine in place (see
+// Checkpoint::delta_view).
+absl::StatusOr<Checkpoint> CaptureCheckpoint(Machine& machine,
+                                             bool copy_delta = true);
 
 // A new machine, on `checkpoint.base` with the delta written over it, in
 // exactly the checkpoint's state; its outputs go to `outputs`. Verifies the

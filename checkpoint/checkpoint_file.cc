@@ -42,7 +42,7 @@ static_assert(sizeof(PcPlatformConfig) == 16,
               "PcPlatformConfig changed: store the change in checkpoint files");
 static_assert(sizeof(VcpuState) == 5160,
               "VcpuState changed: store the change in checkpoint files");
-static_assert(sizeof(Checkpoint) == 5344,
+static_assert(sizeof(Checkpoint) == 5352,
               "Checkpoint changed: store the change in checkpoint files");
 
 // Fast: a checkpoint is written while the recording waits.
@@ -278,7 +278,8 @@ absl::Status CheckWritable(const std::string& path, const Checkpoint& cp) {
     return bad(absl::StrFormat("its page hashes cover %d pages, its memory %d",
                                cp.page_hashes->pages(), pages));
   }
-  if (cp.delta_data.size() != cp.delta_pages.size() * kPageSize) {
+  if (cp.delta_view == nullptr &&
+      cp.delta_data.size() != cp.delta_pages.size() * kPageSize) {
     return bad(absl::StrFormat("its delta holds %d bytes for %d pages",
                                cp.delta_data.size(), cp.delta_pages.size()));
   }
@@ -322,7 +323,7 @@ absl::Status FillRun(const std::string& path, const Checkpoint& cp,
   for (uint64_t p = run.first; p < end;) {
     uint8_t* dst = out + (p - run.first) * kPageSize;
     if (d < cp.delta_pages.size() && cp.delta_pages[d] == p) {
-      std::memcpy(dst, cp.delta_data.data() + d * kPageSize, kPageSize);
+      std::memcpy(dst, cp.DeltaPage(d), kPageSize);
       ++d;
       ++p;
       continue;

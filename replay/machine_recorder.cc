@@ -119,7 +119,8 @@ absl::Status MachineRecorder::AtRendezvous(Machine& machine) {
       if (!h.ok()) return h.status();
       hash = *h;
     } else {
-      auto cp = CaptureCheckpoint(machine);
+      // Written at once, so the delta is read in place, not copied.
+      auto cp = CaptureCheckpoint(machine, /*copy_delta=*/false);
       if (!cp.ok()) return cp.status();
       if (absl::Status s = WriteCheckpointFile(
               CheckpointFilePath(log_path_, esn), *cp, origin_);
