@@ -252,11 +252,18 @@ class Bench {
       : kvm_(std::move(kvm)),
         memtouch_(ReadFileOrDie(options.guest_dir + "/memtouch.elf")) {}
 
-  std::unique_ptr<Replica> Boot(const std::string& cmdline) {
+  // `shared`: guest memory is a view of a base, so replicas forked from it
+  // can merge; otherwise standalone anonymous memory, as a plain run has.
+  std::unique_ptr<Replica> Boot(const std::string& cmdline,
+                                bool shared = true) {
     auto r = std::make_unique<Replica>();
     MachineConfig config;
     config.memory_bytes = kMachineBytes;
     config.platform.rtc_epoch_seconds = 1'700'000'000;
+    if (shared) {
+      config.memory_base =
+          ValueOrDie(MemoryBase::Create(kMachineBytes), "creating a base");
+    }
     r->machine = ValueOrDie(Machine::Create(kvm_, config, &r->serial),
                             "creating a machine");
     ValueOrDie(
@@ -709,7 +716,8 @@ HotResults MeasureHotPolicies(Bench& bench, const Options& options) {
     mergers[h] = std::make_unique<PageMerger>(
         pairs[h].base(), MergePolicy{.hot_epochs = static_cast<uint32_t>(h)});
   }
-  std::unique_ptr<Replica> single = bench.Boot("mib=1 passes=1");
+  std::unique_ptr<Replica> single =
+      bench.Boot("mib=1 passes=1", /*shared=*/false);
   for (int e = 0; e < options.epochs; ++e) {
     if (!options.json) {
       std::fprintf(stderr, "\rhot pages: epoch %d/%d", e + 1, options.epochs);
@@ -879,7 +887,7 @@ ResidentResults MeasureResident(Bench& bench) {
   ResidentResults results;
   results.cmdline = "mib=64 passes=2";
   {
-    std::unique_ptr<Replica> s = bench.Boot(results.cmdline);
+    std::unique_ptr<Replica> s = bench.Boot(results.cmdline, /*shared=*/false);
     RunToEnd(*s);
     DieIfError(s->m().SyncMemory(), "sync single");
     results.single = FootprintOf({s.get()});

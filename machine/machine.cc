@@ -121,8 +121,10 @@ Machine::Machine(GuestMemory memory, PageHashes hashes, Vm vm, Vcpu vcpu,
       tap_(this, outputs),
       platform_(std::make_unique<PcPlatform>(config.platform, &tap_)) {
   config_.memory_base_hashes.reset();  // used once, above
-  reclaimer_ = std::make_unique<ZeroPageReclaimer>(
-      &memory_, std::chrono::milliseconds(250));
+  if (memory_.shares_base()) {
+    reclaimer_ = std::make_unique<ZeroPageReclaimer>(
+        &memory_, std::chrono::milliseconds(250));
+  }
 }
 
 Machine::~Machine() = default;

@@ -49,8 +49,9 @@ struct MachineConfig {
   // The guest's CPUID; unset: what this host's KVM supports. A replay sets
   // the recorded one, so a guest sees the same CPU on every host.
   std::optional<std::vector<kvm_cpuid_entry2>> cpuid;
-  // Guest memory starts as a private view of this base (another replica's,
-  // a checkpoint's); unset: a fresh zero-filled base. Its size must equal
+  // Guest memory starts as a private view of this base (a replica's: shared
+  // with others, mergeable; a checkpoint's); unset: standalone zero-filled
+  // anonymous memory, which cannot be merged. Its size must equal
   // memory_bytes.
   std::shared_ptr<MemoryBase> memory_base;
   // The page digests of memory_base's content, when the caller knows them

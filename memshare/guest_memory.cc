@@ -18,7 +18,12 @@ namespace xv {
 absl::StatusOr<GuestMemory> GuestMemory::Create(uint64_t size) {
   auto base = MemoryBase::Create(size);
   if (!base.ok()) return base.status();
-  return MapReplica(std::move(*base));
+  auto mapping = ScopedMapping::Map(size, PROT_READ | PROT_WRITE,
+                                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                                    -1, 0, "guest memory");
+  if (!mapping.ok()) return mapping.status();
+  return GuestMemory(std::move(*base), std::move(*mapping),
+                     /*shares_base=*/false);
 }
 
 absl::StatusOr<GuestMemory> GuestMemory::MapReplica(
@@ -27,7 +32,8 @@ absl::StatusOr<GuestMemory> GuestMemory::MapReplica(
                                     MAP_PRIVATE | MAP_NORESERVE, base->fd(), 0,
                                     "guest memory (private view of the base)");
   if (!mapping.ok()) return mapping.status();
-  return GuestMemory(std::move(base), std::move(*mapping));
+  return GuestMemory(std::move(base), std::move(*mapping),
+                     /*shares_base=*/true);
 }
 
 absl::Status GuestMemory::CheckRange(uint64_t gpa, uint64_t len) const {
@@ -91,19 +97,25 @@ absl::Status GuestMemory::DropOneByOne(std::span<const PageRun> runs) {
 }
 
 absl::Status GuestMemory::DropPrivateCopies(std::span<const PageRun> runs) {
+  if (!shares_base_) {
+    // Dropping anonymous pages would zero them, not read the base.
+    return absl::FailedPreconditionError(
+        "this guest memory is standalone, not a view of its base: its pages "
+        "cannot be merged (create the machine on a MemoryBase)");
+  }
   for (const PageRun& run : runs) {
     if (run.first > pages() || run.count > pages() - run.first) {
-      return absl::OutOfRangeError(absl::StrFormat(
-          "pages [%d, %d) are outside guest memory (%d pages)", run.first,
-          run.first + run.count, pages()));
+      return absl::OutOfRangeError(
+          absl::StrFormat("pages [%d, %d) are outside guest memory (%d pages)",
+                          run.first, run.first + run.count, pages()));
     }
   }
   // Scattered pages make one madvise call per page: its fixed cost (and
   // KVM's invalidation per call) dominated a merge's pause. One
   // process_madvise call takes up to IOV_MAX runs.
   if (!batched_drop_unsupported_ && !self_pidfd_.valid()) {
-    self_pidfd_ = ScopedFd(
-        static_cast<int>(::syscall(SYS_pidfd_open, ::getpid(), 0)));
+    self_pidfd_ =
+        ScopedFd(static_cast<int>(::syscall(SYS_pidfd_open, ::getpid(), 0)));
     batched_drop_unsupported_ = !self_pidfd_.valid();
   }
   if (batched_drop_unsupported_) return DropOneByOne(runs);
@@ -127,8 +139,7 @@ absl::Status GuestMemory::DropPrivateCopies(std::span<const PageRun> runs) {
     if (got != static_cast<long>(bytes)) {
       return absl::InternalError(absl::StrFormat(
           "process_madvise(MADV_DONTNEED, %d runs from page %d): %s", n,
-          runs[done].first,
-          got < 0 ? std::strerror(errno) : "partial"));
+          runs[done].first, got < 0 ? std::strerror(errno) : "partial"));
     }
     done += n;
   }

@@ -13,9 +13,9 @@ absl::StatusOr<MergeStats> PageMerger::MergeVerified(
     std::span<const ReplicaPages> replicas) {
   if (replicas.empty()) return MergeStats{};
   for (const ReplicaPages& r : replicas) {
-    if (r.memory->base() != base_) {
+    if (r.memory->base() != base_ || !r.memory->shares_base()) {
       return absl::InvalidArgumentError(
-          "a replica to merge does not map this merger's base");
+          "a replica to merge is not a view of this merger's base");
     }
   }
   const uint64_t pages = base_->pages();

@@ -85,6 +85,11 @@ std::unique_ptr<Replica> Boot(const KvmSystem& kvm, const std::string& guest,
   MachineConfig config;
   config.memory_bytes = kMemory;
   config.platform.rtc_epoch_seconds = 1'700'000'000;
+  // A view of a base, so that replicas forked from it can merge.
+  auto base = MemoryBase::Create(kMemory);
+  EXPECT_TRUE(base.ok()) << base.status();
+  if (!base.ok()) return nullptr;
+  config.memory_base = *base;
   auto m = Machine::Create(kvm, config, &r->serial);
   EXPECT_TRUE(m.ok()) << m.status();
   if (!m.ok()) return nullptr;
