@@ -4,11 +4,11 @@
 // A first write through a MAP_PRIVATE view of a memfd hole makes shmem
 // allocate a zero page in the file and then copy it into the replica, so
 // without this a replica costs every page it writes twice (invisible in its
-// RSS: the file pages are mapped by nobody). Machine::SyncMemory releases
-// them at checkpoints; this does it for runs that rarely or never sync,
-// from a background thread, reading which pages the replica has copied
-// from /proc/self/pagemap — no dirty-log harvest, so the guest's writes
-// are not slowed.
+// RSS: the file pages are mapped by nobody). This gives them back from a
+// background thread, reading which pages the replica has copied from
+// /proc/self/pagemap (no dirty-log harvest, nothing in a checkpoint's
+// pause). Punching a page makes KVM drop its mapping of it, so the guest
+// refaults each page once: Machine runs this only for views of a base.
 #ifndef EXTRAVIRT_MEMSHARE_ZERO_PAGE_RECLAIMER_H_
 #define EXTRAVIRT_MEMSHARE_ZERO_PAGE_RECLAIMER_H_
 
