@@ -74,6 +74,7 @@
 #include "absl/strings/str_split.h"
 #include "base/scoped_fd.h"
 #include "base/scoped_mapping.h"
+#include "benchmarks/bench_options.h"
 #include "checkpoint/checkpoint.h"
 #include "checkpoint/verify.h"
 #include "devices/front_end.h"
@@ -225,16 +226,6 @@ struct Replica {
   Machine& m() { return *machine; }
 };
 
-// Ends a run at the first rendezvous at or after `esn`.
-class StopAt : public RunObserver {
- public:
-  explicit StopAt(uint64_t esn) : esn_(esn) {}
-  bool StopHere(const Machine& m) override { return m.esn() >= esn_; }
-
- private:
-  uint64_t esn_;
-};
-
 // Ends a run at the rendezvous after the guest's first serial byte: for
 // memtouch, right after its write and read loops, before debug-exit.
 class StopAtFirstOutput : public RunObserver {
@@ -294,7 +285,7 @@ RunResult RunTo(Replica& r, RunObserver* observer) {
 }
 
 RunResult RunToEnd(Replica& r) {
-  StopAt never(UINT64_MAX);
+  StopAtEsn never(UINT64_MAX);
   RunResult result = RunTo(r, &never);
   Require(result.reason == StopReason::kDebugExit,
           "memtouch did not end with debug-exit: " + result.message);
@@ -1169,12 +1160,6 @@ Json ResidentJson(const ResidentResults& resident) {
   r["pages_compared"] = resident.pages_compared;
   r["merged_pages"] = resident.merge.merged_pages;
   return r;
-}
-
-// A whole positive decimal number, nothing else.
-bool ParseCount(std::string_view text, uint64_t& n) {
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
-  return ec == std::errc() && end == text.data() + text.size() && n > 0;
 }
 
 bool ParseOptions(int argc, char** argv, Options& options) {

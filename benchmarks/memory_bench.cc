@@ -40,6 +40,7 @@
 #include "base/check.h"
 #include "base/hash128.h"
 #include "base/scoped_mapping.h"
+#include "benchmarks/bench_options.h"
 #include "memshare/guest_memory.h"
 #include "memshare/memory_base.h"
 #include "memshare/page_hashes.h"
@@ -493,12 +494,6 @@ void PrintJson(const Options& options, const std::vector<Section>& sections,
   }
   out += "\n}}\n";
   std::fputs(out.c_str(), stdout);
-}
-
-// A whole positive decimal number, nothing else.
-bool ParseCount(std::string_view text, uint64_t& n) {
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
-  return ec == std::errc() && end == text.data() + text.size() && n > 0;
 }
 
 bool ParseOptions(int argc, char** argv, Options& options) {

@@ -75,6 +75,18 @@ class RunObserver {
   virtual bool StopHere(const Machine& machine) { return false; }
 };
 
+// Ends a run at the first rendezvous at or after an ESN (kStopPoint).
+class StopAtEsn : public RunObserver {
+ public:
+  explicit StopAtEsn(uint64_t esn) : esn_(esn) {}
+  bool StopHere(const Machine& machine) override {
+    return machine.esn() >= esn_;
+  }
+
+ private:
+  uint64_t esn_;
+};
+
 struct RunLimits {
   // Wall-clock limit for the whole run, including time the guest spends
   // computing without any exit (it is then interrupted by a host kick).

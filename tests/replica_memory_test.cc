@@ -26,16 +26,6 @@ namespace {
 using xv::testing::GuestPath;
 using xv::testing::ReadText;
 
-// Ends a run at the first rendezvous at or after `esn`.
-class StopAt : public RunObserver {
- public:
-  explicit StopAt(uint64_t esn) : esn_(esn) {}
-  bool StopHere(const Machine& m) override { return m.esn() >= esn_; }
-
- private:
-  uint64_t esn_;
-};
-
 struct SmapsEntry {
   uint64_t rss_kb = 0;
   uint64_t anonymous_kb = 0;  // private copies (COW'd pages)
@@ -116,7 +106,7 @@ std::unique_ptr<Replica> Fork(const KvmSystem& kvm, Replica& from) {
 }
 
 RunResult RunTo(Replica& r, ScriptedInputs& inputs, uint64_t esn) {
-  StopAt stop(esn);
+  StopAtEsn stop(esn);
   auto result = RunMachine(*r.machine, inputs,
                            {.timeout_seconds = 60, .observer = &stop});
   EXPECT_TRUE(result.ok()) << result.status();
