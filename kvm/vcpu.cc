@@ -45,6 +45,7 @@ absl::StatusOr<Vcpu> Vcpu::Create(ScopedFd fd, ScopedMapping run) {
 }
 
 absl::StatusOr<VcpuExit> Vcpu::Run() {
+  io_completed_ = false;
   if (held_exit_) {
     VcpuExit exit = *held_exit_;
     held_exit_.reset();
@@ -68,7 +69,7 @@ absl::StatusOr<VcpuExit> Vcpu::Run() {
 }
 
 absl::Status Vcpu::CompletePendingIo() {
-  if (held_exit_) return absl::OkStatus();  // completed already
+  if (held_exit_ || io_completed_) return absl::OkStatus();  // done already
   kvm_run* r = run();
   r->kvm_valid_regs = KVM_SYNC_X86_REGS;
   // A kick that set the flag before us must survive; one landing during
@@ -80,8 +81,11 @@ absl::Status Vcpu::CompletePendingIo() {
   const int err = errno;
   r->immediate_exit = kicked;
   if (rc != 0) {
-    if (err == EINTR) return absl::OkStatus();
-    return absl::ErrnoToStatus(err, "KVM_RUN (completing pending I/O)");
+    if (err != EINTR) {
+      return absl::ErrnoToStatus(err, "KVM_RUN (completing pending I/O)");
+    }
+    io_completed_ = true;
+    return absl::OkStatus();
   }
   held_exit_ = DecodeExit(r);
   return absl::OkStatus();

@@ -107,6 +107,8 @@ class Vcpu {
   uint64_t esn_ = 0;
   // An exit CompletePendingIo() received, for the next Run().
   std::optional<VcpuExit> held_exit_;
+  // CompletePendingIo() ran since the last Run(): nothing is pending.
+  bool io_completed_ = false;
 };
 
 }  // namespace xv

@@ -7,7 +7,10 @@
 namespace xv {
 
 PageMerger::PageMerger(std::shared_ptr<MemoryBase> base, MergePolicy policy)
-    : base_(std::move(base)), policy_(policy), streak_(base_->pages(), 0) {}
+    : base_(std::move(base)),
+      policy_(policy),
+      streak_(base_->pages(), 0),
+      streaking_(base_->pages()) {}
 
 absl::StatusOr<MergeStats> PageMerger::MergeVerified(
     std::span<const ReplicaPages> replicas) {
@@ -25,15 +28,14 @@ absl::StatusOr<MergeStats> PageMerger::MergeVerified(
     dirtied.Merge(r.dirty->since_epoch());
     held.Merge(r.dirty->private_pages());
   }
-  // Streaks: +1 for pages dirtied this epoch, reset for the rest.
-  for (uint64_t w = 0; w < dirtied.words().size(); ++w) {
-    uint64_t bits = dirtied.words()[w];
-    for (uint64_t p = w * 64; p < std::min(pages, w * 64 + 64); ++p) {
-      streak_[p] = (bits >> (p % 64)) & 1
-                       ? static_cast<uint8_t>(std::min(streak_[p] + 1, 255))
-                       : 0;
-    }
-  }
+  // Streaks: +1 for pages dirtied this epoch, reset for those that were
+  // streaking and were not; O(dirty pages), not O(memory).
+  streaking_.Subtract(dirtied);
+  streaking_.ForEach([&](uint64_t p) { streak_[p] = 0; });
+  dirtied.ForEach([&](uint64_t p) {
+    streak_[p] = static_cast<uint8_t>(std::min(streak_[p] + 1, 255));
+  });
+  streaking_ = dirtied;
   MergeStats stats;
   DirtyBitmap merge(pages);
   const auto max_hot = static_cast<uint64_t>(policy_.max_hot_fraction *

@@ -68,6 +68,7 @@ class PageMerger {
   MergePolicy policy_;
   // Consecutive epochs, up to the last verified one, each page was dirtied.
   std::vector<uint8_t> streak_;
+  DirtyBitmap streaking_;  // pages whose streak is not 0
 };
 
 }  // namespace xv
