@@ -75,12 +75,8 @@ void DescribeWhere(const Machine& machine, Divergence& d) {
   d.last_exit = machine.DescribeLastExit();
 }
 
-}  // namespace
-
-namespace {
-
 // A machine from a checkpoint file of this recording: the file must come
-// from the same recording (origin = its initial state) and machine.
+// from the same recording (RecordingOrigin) and the same machine.
 absl::StatusOr<std::unique_ptr<Machine>> RestoreFromFile(
     const KvmSystem& kvm, const std::string& path,
     const RecordedMachine& header, const MachineConfig& config,
