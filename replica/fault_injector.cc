@@ -1,0 +1,83 @@
+#include "replica/fault_injector.h"
+
+#include "absl/strings/str_format.h"
+
+namespace xv {
+namespace {
+
+__u64* RegisterField(kvm_regs& r, std::string_view name) {
+  __u64* fields[] = {&r.rax, &r.rbx, &r.rcx, &r.rdx, &r.rsi, &r.rdi,
+                     &r.rsp, &r.rbp, &r.r8,  &r.r9,  &r.r10, &r.r11,
+                     &r.r12, &r.r13, &r.r14, &r.r15, &r.rip, &r.rflags};
+  static_assert(std::size(fields) == std::size(kFaultRegisters));
+  for (size_t i = 0; i < std::size(kFaultRegisters); ++i) {
+    if (kFaultRegisters[i] == name) return fields[i];
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+absl::Status FaultInjector::OnInput(const Machine& machine,
+                                    const InputEvent& input) {
+  return next_ != nullptr ? next_->OnInput(machine, input) : absl::OkStatus();
+}
+
+bool FaultInjector::StopHere(const Machine& machine) {
+  return next_ != nullptr && next_->StopHere(machine);
+}
+
+absl::Status FaultInjector::AtRendezvous(Machine& machine) {
+  if (!injected_.load() && machine.esn() >= spec_.esn) {
+    if (absl::Status s = Apply(machine); !s.ok()) return s;
+  }
+  return next_ != nullptr ? next_->AtRendezvous(machine) : absl::OkStatus();
+}
+
+absl::Status FaultInjector::Apply(Machine& machine) {
+  const char* who =
+      spec_.replica == ReplicaRole::kLeader ? "leader" : "follower";
+  switch (spec_.kind) {
+    case FaultKind::kRegisterBit: {
+      __u64* field = RegisterField(machine.vcpu().mutable_regs(), spec_.reg);
+      if (field == nullptr) {
+        return absl::InvalidArgumentError("unknown register " + spec_.reg);
+      }
+      *field ^= uint64_t{1} << spec_.bit;
+      description_ = absl::StrFormat("%s bit %d flipped at ESN %d (%s)",
+                                     spec_.reg, spec_.bit, machine.esn(), who);
+      break;
+    }
+    case FaultKind::kMemoryBit: {
+      uint8_t byte = 0;
+      if (absl::Status s = machine.memory().Read(spec_.gpa, {&byte, 1});
+          !s.ok()) {
+        return s;
+      }
+      byte ^= static_cast<uint8_t>(1u << spec_.bit);
+      if (absl::Status s = machine.memory().Write(spec_.gpa, {&byte, 1});
+          !s.ok()) {
+        return s;
+      }
+      description_ =
+          absl::StrFormat("memory 0x%x bit %d flipped at ESN %d (%s)",
+                          spec_.gpa, spec_.bit, machine.esn(), who);
+      break;
+    }
+    case FaultKind::kCrash:
+      injected_.store(true);
+      description_ =
+          absl::StrFormat("crash injected at ESN %d (%s)", machine.esn(), who);
+      return absl::InternalError(description_);
+    case FaultKind::kHang:
+      injected_.store(true);
+      description_ =
+          absl::StrFormat("hang injected at ESN %d (%s)", machine.esn(), who);
+      release_.WaitForNotification();
+      return absl::CancelledError(description_ + ", released");
+  }
+  injected_.store(true);
+  return absl::OkStatus();
+}
+
+}  // namespace xv
