@@ -142,7 +142,9 @@ int ReplayCommand(const Invocation& inv) {
   if (*until) options.until = static_cast<uint64_t>(**until);
   auto from = args->GetNumber("from-checkpoint", 0, 1.8e19);
   if (!from.ok()) return Fail(kExitUsage, from.status(), json);
+  std::optional<uint64_t> from_esn;
   if (*from) {
+    from_esn = static_cast<uint64_t>(**from);
     options.from_checkpoint =
         CheckpointFilePath(path, static_cast<uint64_t>(**from));
     if (!std::filesystem::exists(options.from_checkpoint)) {
@@ -202,14 +204,17 @@ int ReplayCommand(const Invocation& inv) {
     exit_status = kExitIncomplete;
   }
   if (!outcome->divergence) {
-    std::fprintf(stderr,
-                 "verified: %llu inputs, %llu outputs, %llu checkpoints, "
-                 "final state hash %s\n",
-                 (unsigned long long)c.inputs, (unsigned long long)c.outputs,
-                 (unsigned long long)c.checkpoints,
-                 outcome->final_state_hash
-                     ? outcome->final_state_hash->ToHex().c_str()
-                     : "(not compared)");
+    std::fprintf(
+        stderr,
+        "verified%s: %llu inputs, %llu outputs, %llu checkpoints, "
+        "final state hash %s\n",
+        from_esn ? absl::StrFormat(" from the checkpoint at ESN %d", *from_esn)
+                       .c_str()
+                 : "",
+        (unsigned long long)c.inputs, (unsigned long long)c.outputs,
+        (unsigned long long)c.checkpoints,
+        outcome->final_state_hash ? outcome->final_state_hash->ToHex().c_str()
+                                  : "(not compared)");
   }
   if (json) {
     RunResult result = outcome->result;
@@ -217,6 +222,8 @@ int ReplayCommand(const Invocation& inv) {
     nlohmann::ordered_json j =
         RunReportJson(outcome->machine.kernel_name, result, outcome->stats,
                       outcome->final_state_hash);
+    j["from_checkpoint"] = from_esn ? nlohmann::ordered_json(*from_esn)
+                                    : nlohmann::ordered_json(nullptr);
     j["verified"] = !outcome->divergence.has_value();
     j["complete"] = outcome->complete;
     j["inputs"] = c.inputs;

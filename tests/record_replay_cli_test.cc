@@ -227,6 +227,8 @@ TEST_F(RecordReplayCliTest, FromCheckpointReachesTheFullReplaysFinalState) {
                           "--json", "--quiet"});
   ASSERT_EQ(part.exit_status, 0) << part.err;
   nlohmann::json jf = ParseJson(full.out), jp = ParseJson(part.out);
+  EXPECT_EQ(jp["from_checkpoint"], 100);
+  EXPECT_TRUE(jf["from_checkpoint"].is_null());
   EXPECT_EQ(jp["verified"], true);
   EXPECT_EQ(jp["complete"], true);
   EXPECT_EQ(jp["final_state_hash"], jf["final_state_hash"]);
