@@ -97,6 +97,11 @@ absl::Status LiveEnvironment::WaitForWakeup(const Machine& machine,
                                             uint64_t host_deadline_ns,
                                             std::vector<InputEvent>& out) {
   if (!error_.ok()) return error_;
+  // Disk reads answered since the last Poll wake the guest now. (In a plain
+  // run they are always delivered by the Poll right after the request; a
+  // replicated run's requests reach the disk later, through the output
+  // gate.)
+  if (!completions_.empty()) return Poll(machine, out);
   const PcPlatform& platform = machine.platform();
   std::optional<uint64_t> timer = platform.NextDeadlineNs();
   const int fd = platform.SerialRxFree() > 0 ? serial_->input_fd() : -1;
