@@ -32,6 +32,9 @@ int ReplayCommand(const Invocation& inv);
 const CommandSpec& LogCommandSpec();
 int LogCommand(const Invocation& inv);
 
+const CommandSpec& ReplicateCommandSpec();
+int ReplicateCommand(const Invocation& inv);
+
 const CommandSpec& DemoCommandSpec();
 int DemoCommand(const Invocation& inv);
 

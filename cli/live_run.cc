@@ -26,18 +26,24 @@ absl::StatusOr<std::vector<uint8_t>> ReadFile(const std::string& path) {
   return bytes;
 }
 
-}  // namespace
+// What a live run needs before KVM is involved: the kernel (validated), the
+// back-ends, the machine's configuration. Input errors come first,
+// whatever the state of KVM on this host.
+struct LiveSetup {
+  std::vector<uint8_t> image;
+  MultibootOptions boot;
+  std::unique_ptr<LiveEnvironment> env;
+  MachineConfig config;
+};
 
-absl::StatusOr<LiveRunOutcome> RunGuestLive(const RunSettings& settings,
-                                            RunController* controller,
-                                            bool want_state_hash,
-                                            const RecordRequest* record) {
+absl::StatusOr<LiveSetup> PrepareLiveRun(const RunSettings& settings) {
+  LiveSetup setup;
   auto image = ReadFile(settings.kernel_path);
   if (!image.ok()) return image.status();
-  // Input errors first, whatever the state of KVM on this host.
-  const MultibootOptions boot_options{.cmdline = settings.cmdline};
+  setup.image = std::move(*image);
+  setup.boot = {.cmdline = settings.cmdline};
   if (absl::Status s = ValidateMultibootKernel(
-          *image, settings.kernel_path, boot_options, settings.memory_bytes);
+          setup.image, settings.kernel_path, setup.boot, settings.memory_bytes);
       !s.ok()) {
     return s;
   }
@@ -49,14 +55,40 @@ absl::StatusOr<LiveRunOutcome> RunGuestLive(const RunSettings& settings,
   }
   auto serial = OpenSerialBackend(settings.serial);
   if (!serial.ok()) return serial.status();
-  LiveEnvironment env(std::move(*serial), std::move(disk));
+  setup.env =
+      std::make_unique<LiveEnvironment>(std::move(*serial), std::move(disk));
+  setup.config.memory_bytes = settings.memory_bytes;
+  setup.config.platform.disk_sectors = setup.env->disk_sectors();
+  setup.config.platform.rtc_epoch_seconds = settings.rtc_epoch_seconds;
+  return setup;
+}
 
+}  // namespace
+
+absl::StatusOr<ReplicatedOutcome> RunGuestReplicated(
+    const RunSettings& settings, RunController* controller,
+    ReplicaOptions options) {
+  auto setup = PrepareLiveRun(settings);
+  if (!setup.ok()) return setup.status();
   auto kvm = KvmSystem::Open();
   if (!kvm.ok()) return kvm.status();
-  MachineConfig config;
-  config.memory_bytes = settings.memory_bytes;
-  config.platform.disk_sectors = env.disk_sectors();
-  config.platform.rtc_epoch_seconds = settings.rtc_epoch_seconds;
+  options.timeout_seconds = settings.timeout_seconds;
+  return RunReplicated(*kvm, setup->config, setup->image, settings.kernel_path,
+                       setup->boot, *setup->env, options, controller);
+}
+
+absl::StatusOr<LiveRunOutcome> RunGuestLive(const RunSettings& settings,
+                                            RunController* controller,
+                                            bool want_state_hash,
+                                            const RecordRequest* record) {
+  auto setup = PrepareLiveRun(settings);
+  if (!setup.ok()) return setup.status();
+  const std::vector<uint8_t>& image = setup->image;
+  const MultibootOptions& boot_options = setup->boot;
+  LiveEnvironment& env = *setup->env;
+  const MachineConfig& config = setup->config;
+  auto kvm = KvmSystem::Open();
+  if (!kvm.ok()) return kvm.status();
   // Recording puts the recorder between the machine and its back-ends, and
   // on the run's input path.
   std::optional<MachineRecorder> recorder;
@@ -68,13 +100,13 @@ absl::StatusOr<LiveRunOutcome> RunGuestLive(const RunSettings& settings,
   auto machine = Machine::Create(*kvm, config, outputs);
   if (!machine.ok()) return machine.status();
   auto kernel =
-      (*machine)->BootMultiboot(*image, settings.kernel_path, boot_options);
+      (*machine)->BootMultiboot(image, settings.kernel_path, boot_options);
   if (!kernel.ok()) return kernel.status();
   if (recorder) {
     const size_t slash = settings.kernel_path.rfind('/');
     RecordedMachine recorded{.kernel_name = settings.kernel_path.substr(
                                  slash == std::string::npos ? 0 : slash + 1),
-                             .kernel_image = *image,
+                             .kernel_image = image,
                              .cmdline = settings.cmdline};
     if (absl::Status s = recorder->Start(record->log_path, **machine,
                                          std::move(recorded), record->options);

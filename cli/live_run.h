@@ -11,6 +11,7 @@
 #include "machine/machine.h"
 #include "machine/run_loop.h"
 #include "replay/log_recorder.h"
+#include "replica/replicated_run.h"
 
 namespace xv::cli {
 
@@ -43,6 +44,12 @@ struct RecordRequest {
 absl::StatusOr<LiveRunOutcome> RunGuestLive(
     const RunSettings& settings, RunController* controller,
     bool want_state_hash, const RecordRequest* record = nullptr);
+
+// `xvirt replicate`: the same run as two replicas (replica/replicated_run.h);
+// the run's timeout applies to the leader.
+absl::StatusOr<ReplicatedOutcome> RunGuestReplicated(
+    const RunSettings& settings, RunController* controller,
+    ReplicaOptions options);
 
 }  // namespace xv::cli
 

@@ -21,9 +21,13 @@ struct Command {
 };
 
 const Command kCommands[] = {
-    {RunCommandSpec, RunCommand},       {RecordCommandSpec, RecordCommand},
-    {ReplayCommandSpec, ReplayCommand}, {LogCommandSpec, LogCommand},
-    {GuestsCommandSpec, GuestsCommand}, {DemoCommandSpec, DemoCommand},
+    {RunCommandSpec, RunCommand},
+    {RecordCommandSpec, RecordCommand},
+    {ReplayCommandSpec, ReplayCommand},
+    {ReplicateCommandSpec, ReplicateCommand},
+    {LogCommandSpec, LogCommand},
+    {GuestsCommandSpec, GuestsCommand},
+    {DemoCommandSpec, DemoCommand},
 };
 
 void PrintUsage(FILE* out) {
