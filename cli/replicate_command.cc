@@ -74,6 +74,13 @@ int ReplicateCommand(const Invocation& inv) {
     auto fault = ParseFaultSpec(
         *spec, {.max_esn = 100'000, .memory_bytes = settings->memory_bytes});
     if (!fault.ok()) return Fail(kExitUsage, fault.status(), json);
+    if (fault->kind == FaultKind::kHang) {
+      // Without hang detection the other replica would wait forever.
+      return Fail(kExitUsage,
+                  "replicate: hang faults need hang detection, which is not "
+                  "built yet",
+                  json);
+    }
     options.inject = *fault;
   }
 

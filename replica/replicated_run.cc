@@ -294,6 +294,10 @@ absl::StatusOr<ReplicatedOutcome> RunReplicated(
   if (config.memory_base != nullptr) {
     return absl::InvalidArgumentError("RunReplicated makes its own base");
   }
+  if (options.inject && options.inject->kind == FaultKind::kHang) {
+    return absl::UnimplementedError(
+        "hang faults need hang detection, which RunReplicated lacks");
+  }
   auto base = MemoryBase::Create(config.memory_bytes);
   if (!base.ok()) return base.status();
   config.memory_base = *base;

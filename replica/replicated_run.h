@@ -33,7 +33,8 @@ struct ReplicaOptions {
   uint64_t checkpoint_every = 20'000;
   std::optional<double> timeout_seconds;
   size_t channel_capacity = 4096;
-  // A fault to inject into one replica (tests, campaigns).
+  // A fault to inject into one replica (tests, campaigns). Not a hang: the
+  // run cannot detect one yet, and would wait for it forever.
   std::optional<FaultSpec> inject;
 };
 

@@ -69,6 +69,12 @@ TEST(ReplicateCliTest, AnInjectedFaultStopsTheRunFailSafe) {
       {Xvirt(), "replicate", GuestPath("kvstore"), "--inject", "flip@3"});
   EXPECT_EQ(bad.exit_status, 2);
   EXPECT_THAT(bad.err, HasSubstr("fault 'flip@3'"));
+  // Refused, not left to wait forever.
+  auto hang = RunProcess(
+      {Xvirt(), "replicate", GuestPath("kvstore"), "--inject", "hang@10"},
+      {.stdin_path = input});
+  EXPECT_EQ(hang.exit_status, 2);
+  EXPECT_THAT(hang.err, HasSubstr("hang detection"));
 }
 
 }  // namespace
