@@ -33,6 +33,7 @@ struct CpuidLeaf {
   uint32_t ebx = 0;
   uint32_t ecx = 0;
   uint32_t edx = 0;
+  friend bool operator==(const CpuidLeaf&, const CpuidLeaf&) = default;
 };
 
 // What a replay needs to rebuild the machine exactly as it was recorded.

@@ -30,6 +30,22 @@ absl::Status PrepareCheckpointDir(const std::string& dir) {
 
 }  // namespace
 
+CpuidLeaf ToCpuidLeaf(const kvm_cpuid_entry2& e) {
+  return {e.function, e.index, e.flags, e.eax, e.ebx, e.ecx, e.edx};
+}
+
+kvm_cpuid_entry2 ToKvmCpuid(const CpuidLeaf& leaf) {
+  kvm_cpuid_entry2 e{};
+  e.function = leaf.function;
+  e.index = leaf.index;
+  e.flags = leaf.flags;
+  e.eax = leaf.eax;
+  e.ebx = leaf.ebx;
+  e.ecx = leaf.ecx;
+  e.edx = leaf.edx;
+  return e;
+}
+
 Hash128 RecordingOrigin(const RecordedMachine& header) {
   Hasher h;
   h.Update(std::string_view("xvirt-recording-origin"));
@@ -58,8 +74,7 @@ absl::Status MachineRecorder::Start(const std::string& path, Machine& machine,
   recorded.disk_sectors = machine.config().platform.disk_sectors;
   recorded.rtc_epoch_seconds = machine.config().platform.rtc_epoch_seconds;
   for (const kvm_cpuid_entry2& e : machine.cpuid()) {
-    recorded.cpuid.push_back(
-        {e.function, e.index, e.flags, e.eax, e.ebx, e.ecx, e.edx});
+    recorded.cpuid.push_back(ToCpuidLeaf(e));
   }
   auto hash = machine.StateHash();
   if (!hash.ok()) return hash.status();

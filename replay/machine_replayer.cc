@@ -90,23 +90,12 @@ absl::StatusOr<std::unique_ptr<Machine>> RestoreFromFile(
         "%s)",
         path, file->origin.ToHex(), RecordingOrigin(header).ToHex()));
   }
-  auto same_cpuid = [&] {
-    if (cp.cpuid.size() != config.cpuid->size()) return false;
-    for (size_t i = 0; i < cp.cpuid.size(); ++i) {
-      const kvm_cpuid_entry2& a = cp.cpuid[i];
-      const kvm_cpuid_entry2& b = (*config.cpuid)[i];
-      if (a.function != b.function || a.index != b.index ||
-          a.flags != b.flags || a.eax != b.eax || a.ebx != b.ebx ||
-          a.ecx != b.ecx || a.edx != b.edx) {
-        return false;
-      }
-    }
-    return true;
-  };
+  std::vector<CpuidLeaf> cpuid;
+  for (const kvm_cpuid_entry2& e : cp.cpuid) cpuid.push_back(ToCpuidLeaf(e));
   if (cp.memory_bytes != config.memory_bytes ||
       cp.platform.disk_sectors != config.platform.disk_sectors ||
       cp.platform.rtc_epoch_seconds != config.platform.rtc_epoch_seconds ||
-      !same_cpuid()) {
+      cpuid != header.cpuid) {
     return absl::FailedPreconditionError(absl::StrFormat(
         "%s was taken on a different machine than this log records "
         "(memory, disk, RTC or CPUID differ)",
@@ -139,15 +128,7 @@ absl::StatusOr<ReplayOutcome> ReplayLog(const KvmSystem& kvm,
   config.platform.rtc_epoch_seconds = header.rtc_epoch_seconds;
   config.cpuid.emplace();
   for (const CpuidLeaf& leaf : header.cpuid) {
-    kvm_cpuid_entry2 e{};
-    e.function = leaf.function;
-    e.index = leaf.index;
-    e.flags = leaf.flags;
-    e.eax = leaf.eax;
-    e.ebx = leaf.ebx;
-    e.ecx = leaf.ecx;
-    e.edx = leaf.edx;
-    config.cpuid->push_back(e);
+    config.cpuid->push_back(ToKvmCpuid(leaf));
   }
   absl::StatusOr<std::unique_ptr<Machine>> machine;
   absl::Status run_status;
