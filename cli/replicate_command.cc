@@ -14,7 +14,7 @@
 namespace xv::cli {
 namespace {
 
-// The replicas diverged: the run stopped fail-safe.
+// The replicas diverged and no majority was found: stopped fail-safe.
 constexpr int kExitDiverged = 123;
 
 }  // namespace
@@ -25,25 +25,39 @@ const CommandSpec& ReplicateCommandSpec() {
         .name = "replicate",
         .usage =
             "replicate KERNEL [run options] [--checkpoint-every N] "
-            "[--inject SPEC] [--json]",
+            "[--checkpoint-ms T] [--hang-timeout S] [--inject SPEC] [--json]",
         .summary = "run a kernel as two replicas that check each other",
         .description =
             "Runs KERNEL as 'run' does, but as two replicas on two threads:\n"
             "a leader that takes the live inputs and a follower that gets\n"
             "them at the same exits. An output (serial bytes, disk writes,\n"
             "debug-exit) reaches its back-end only once both produced it.\n"
-            "Every N exits both stop, and their registers, devices and\n"
-            "every page either wrote are compared, then merged into shared\n"
-            "memory. On any difference the run stops at once, releasing\n"
-            "nothing unverified (recovery by a third replica is not built\n"
-            "yet). Exit status as for 'run'; 123 if the replicas diverged.",
+            "At checkpoints the leader chooses, both stop, and their\n"
+            "registers, devices and every page either wrote are compared,\n"
+            "then merged into shared memory.\n"
+            "\n"
+            "On a divergence (different outputs, a checkpoint mismatch, a\n"
+            "replica that crashes or hangs) a third replica is rebuilt from\n"
+            "the last verified checkpoint and replays the log to the\n"
+            "divergence; the one of the two it disagrees with is voted out\n"
+            "and replaced by it, and the run goes on. Each event is reported\n"
+            "on stderr. Without a majority the run stops fail-safe, releasing\n"
+            "nothing unverified.\n"
+            "\n"
+            "Exit status as for 'run'; 123 if the run stopped fail-safe.",
         .options = RunOptionSpecs(),
         .min_positional = 1,
         .max_positional = 1,
     };
     s.options.push_back({"checkpoint-every", "N",
                          "verify and merge the replicas every N exits "
-                         "(default 20000; 0: only at the end)"});
+                         "(default 20000; 0: not by count)"});
+    s.options.push_back({"checkpoint-ms", "T",
+                         "also verify and merge every T ms of the leader's "
+                         "run"});
+    s.options.push_back({"hang-timeout", "S",
+                         "a replica that stays this many seconds behind the "
+                         "other without progress is hung (default 2)"});
     s.options.push_back(
         {"inject", "SPEC",
          "inject one fault: reg:REG:BIT@ESN, mem:GPA:BIT@ESN, hang@ESN or "
@@ -51,6 +65,27 @@ const CommandSpec& ReplicateCommandSpec() {
     return s;
   }();
   return spec;
+}
+
+nlohmann::ordered_json DivergencesJson(const ReplicatedOutcome& outcome) {
+  nlohmann::ordered_json list = nlohmann::ordered_json::array();
+  for (const DivergenceEvent& d : outcome.divergences) {
+    nlohmann::ordered_json j;
+    j["esn"] = d.esn;
+    j["trigger"] = std::string(DivergenceTriggerName(d.trigger));
+    j["voted_out"] =
+        d.voted_out
+            ? nlohmann::ordered_json(
+                  d.voted_out == ReplicaRole::kLeader ? "leader" : "follower")
+            : nlohmann::ordered_json(nullptr);
+    j["recovery_ms"] = d.recovery_ms ? nlohmann::ordered_json(*d.recovery_ms)
+                                     : nlohmann::ordered_json(nullptr);
+    j["outcome"] = d.recovered ? "recovered" : "fail_safe";
+    j["detected_at_ms"] = d.detected_at_ms;
+    j["detail"] = d.detail;
+    list.push_back(std::move(j));
+  }
+  return list;
 }
 
 int ReplicateCommand(const Invocation& inv) {
@@ -69,18 +104,17 @@ int ReplicateCommand(const Invocation& inv) {
   auto every = args->GetNumber("checkpoint-every", 0, 1e12);
   if (!every.ok()) return Fail(kExitUsage, every.status(), json);
   if (*every) options.checkpoint_every = static_cast<uint64_t>(**every);
+  auto ms = args->GetNumber("checkpoint-ms", 0.1, 1e9);
+  if (!ms.ok()) return Fail(kExitUsage, ms.status(), json);
+  if (*ms) options.checkpoint_ms = **ms;
+  auto hang = args->GetNumber("hang-timeout", 0.01, 1e6);
+  if (!hang.ok()) return Fail(kExitUsage, hang.status(), json);
+  if (*hang) options.hang_timeout_seconds = **hang;
   if (std::optional<std::string> spec = args->Get("inject")) {
     // random:SEED draws from the first 100k exits of the configured memory.
     auto fault = ParseFaultSpec(
         *spec, {.max_esn = 100'000, .memory_bytes = settings->memory_bytes});
     if (!fault.ok()) return Fail(kExitUsage, fault.status(), json);
-    if (fault->kind == FaultKind::kHang) {
-      // Without hang detection the other replica would wait forever.
-      return Fail(kExitUsage,
-                  "replicate: hang faults need hang detection, which is not "
-                  "built yet",
-                  json);
-    }
     options.inject = *fault;
   }
 
@@ -92,16 +126,16 @@ int ReplicateCommand(const Invocation& inv) {
   if (outcome->injected) {
     std::fprintf(stderr, "xvirt: injected: %s\n", outcome->injected->c_str());
   }
-  if (outcome->divergence) {
+  if (outcome->fail_safe) {
     std::fprintf(stderr,
-                 "xvirt: the replicas diverged; stopped fail-safe after "
-                 "releasing %llu verified outputs: %s\n",
+                 "xvirt: stopped fail-safe after releasing %llu verified "
+                 "outputs: %s\n",
                  (unsigned long long)outcome->outputs_released,
-                 outcome->divergence->c_str());
+                 outcome->fail_safe->c_str());
   } else if (r.reason != StopReason::kDebugExit) {
     std::fprintf(stderr, "xvirt: %s\n", r.message.c_str());
   }
-  const int exit_status = outcome->divergence ? kExitDiverged : r.exit_status;
+  const int exit_status = outcome->fail_safe ? kExitDiverged : r.exit_status;
   if (json) {
     RunResult reported = r;
     reported.exit_status = exit_status;
@@ -113,15 +147,10 @@ int ReplicateCommand(const Invocation& inv) {
     j["output_latency_us"] = {
         {"median", outcome->output_latency.median_ns / 1000.0},
         {"p99", outcome->output_latency.p99_ns / 1000.0}};
-    nlohmann::ordered_json divergences = nlohmann::ordered_json::array();
-    if (outcome->divergence) {
-      divergences.push_back({{"esn", r.esn},
-                             {"trigger", *outcome->divergence},
-                             {"voted_out", nullptr},
-                             {"recovery_ms", nullptr},
-                             {"outcome", "fail_safe"}});
-    }
-    j["divergences"] = divergences;
+    j["divergences"] = DivergencesJson(*outcome);
+    j["fail_safe"] = outcome->fail_safe
+                         ? nlohmann::ordered_json(*outcome->fail_safe)
+                         : nlohmann::ordered_json(nullptr);
     j["injected"] = outcome->injected
                         ? nlohmann::ordered_json(*outcome->injected)
                         : nlohmann::ordered_json(nullptr);

@@ -59,6 +59,22 @@ void LiveEnvironment::Emit(const DeviceOutput& output) {
   }
 }
 
+void LiveEnvironment::Requeue(std::vector<InputEvent> inputs) {
+  std::deque<InputEvent> completions;
+  std::vector<uint8_t> rx;
+  for (InputEvent& e : inputs) {
+    if (e.kind == InputKind::kSerialRx) {
+      rx.insert(rx.end(), e.data.begin(), e.data.end());
+    } else if (e.kind == InputKind::kDiskReadCompletion) {
+      completions.push_back(std::move(e));
+    }
+  }
+  requeued_rx_.insert(requeued_rx_.begin(), rx.begin(), rx.end());
+  completions_.insert(completions_.begin(),
+                      std::make_move_iterator(completions.begin()),
+                      std::make_move_iterator(completions.end()));
+}
+
 absl::Status LiveEnvironment::Poll(const Machine& machine,
                                    std::vector<InputEvent>& out) {
   if (!error_.ok()) return error_;
@@ -82,6 +98,13 @@ absl::Status LiveEnvironment::Poll(const Machine& machine,
   // Take from the back-end only what the UART can hold now, so input waits
   // in the environment (never dropped by an overrun in the guest).
   size_t room = platform.SerialRxFree();
+  if (room > 0 && !requeued_rx_.empty()) {
+    const size_t n = std::min(room, requeued_rx_.size());
+    std::vector<uint8_t> bytes(requeued_rx_.begin(), requeued_rx_.begin() + n);
+    requeued_rx_.erase(requeued_rx_.begin(), requeued_rx_.begin() + n);
+    out.push_back(InputEvent::SerialRx(bytes));
+    room -= n;
+  }
   if (room > 0 && serial_->input_fd() >= 0) {
     rx_buffer_.resize(room);
     auto n = serial_->ReadAvailable(rx_buffer_);
@@ -103,6 +126,9 @@ absl::Status LiveEnvironment::WaitForWakeup(const Machine& machine,
   // gate.)
   if (!completions_.empty()) return Poll(machine, out);
   const PcPlatform& platform = machine.platform();
+  if (!requeued_rx_.empty() && platform.SerialRxFree() > 0) {
+    return Poll(machine, out);
+  }
   std::optional<uint64_t> timer = platform.NextDeadlineNs();
   const int fd = platform.SerialRxFree() > 0 ? serial_->input_fd() : -1;
   if (!timer && fd < 0) {

@@ -42,6 +42,13 @@ class LiveEnvironment : public OutputSink, public InputSource {
   // reports any back-end failure not yet reported.
   absl::Status Finish();
 
+  // Inputs handed out but never applied for good (a replicated run's
+  // faulty leader had them; DESIGN §4): serial bytes go back in front of
+  // the back-end's, paced by the UART's room again; disk completions are
+  // delivered first at the next Poll. Clock advances and boundary reads are
+  // dropped: they describe the moment they were taken and are taken anew.
+  void Requeue(std::vector<InputEvent> inputs);
+
   void Emit(const DeviceOutput& output) override;
   absl::Status Poll(const Machine& machine,
                     std::vector<InputEvent>& out) override;
@@ -61,6 +68,8 @@ class LiveEnvironment : public OutputSink, public InputSource {
   // The first back-end failure seen in Emit(), which cannot return it.
   absl::Status error_;
   std::vector<uint8_t> rx_buffer_;
+  // Re-queued serial bytes, taken before the back-end's.
+  std::deque<uint8_t> requeued_rx_;
 };
 
 }  // namespace xv

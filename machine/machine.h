@@ -137,6 +137,21 @@ class Machine {
 
   uint64_t esn() const { return vcpu_.esn(); }
   ExitStats stats() const;
+
+  // How far the run loop got with the rendezvous after the last exit
+  // (apply inputs, wait while halted, inject, observe). A run stopped in
+  // the middle of one (a replica stopped for a vote) leaves it here, and the
+  // next RunMachine() finishes it before re-entering the guest.
+  enum class RendezvousStep : uint8_t {
+    kDone,          // the rendezvous is complete; next is KVM_RUN
+    kApply,         // the exit is handled; its inputs are next
+    kApplyAndWake,  // the same after a HLT: then wait until wakeable
+    kWake,          // halted: waiting until an interrupt can be taken
+    kInject,        // inputs applied: inject the pending interrupt
+    kObserve,       // the observer's AtRendezvous is next
+  };
+  RendezvousStep rendezvous_step() const { return rendezvous_step_; }
+  void set_rendezvous_step(RendezvousStep step) { rendezvous_step_ = step; }
   // The value the guest wrote to debug-exit, once it did.
   std::optional<uint64_t> debug_exit_value() const { return debug_exit_; }
 
@@ -186,6 +201,7 @@ class Machine {
   OutputTap tap_;
   std::unique_ptr<PcPlatform> platform_;
   std::optional<uint64_t> debug_exit_;
+  RendezvousStep rendezvous_step_ = RendezvousStep::kDone;
   // The last guest-initiated exit (its data spans are not kept).
   VcpuExit last_exit_;
   std::array<uint64_t, kNumExitKinds> exits_by_kind_{};

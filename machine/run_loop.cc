@@ -80,37 +80,63 @@ class RunLoop {
 
  private:
   absl::StatusOr<RunResult> Loop() {
+    using Step = Machine::RendezvousStep;
     for (;;) {
-      if (std::optional<RunResult> r = CheckHostStop()) return *r;
-      auto exit = machine_.RunVcpu();
-      if (!exit.ok()) return exit.status();
-      if (exit->kind == ExitKind::kHostInterrupt) {
-        // Clear before checking, so a kick landing in between is seen by
-        // the next KVM_RUN rather than lost.
-        machine_.vcpu().ClearImmediateExit();
-        machine_.HandleExit(*exit);
-        between_exits_ = true;
-        continue;
+      if (machine_.rendezvous_step() == Step::kDone) {
+        if (std::optional<RunResult> r = CheckHostStop()) return *r;
+        auto exit = machine_.RunVcpu();
+        if (!exit.ok()) return exit.status();
+        if (exit->kind == ExitKind::kHostInterrupt) {
+          // Clear before checking, so a kick landing in between is seen by
+          // the next KVM_RUN rather than lost.
+          machine_.vcpu().ClearImmediateExit();
+          machine_.HandleExit(*exit);
+          between_exits_ = true;
+          continue;
+        }
+        between_exits_ = false;
+        ExitOutcome outcome = machine_.HandleExit(*exit);
+        if (outcome.action == ExitOutcome::Action::kStop) {
+          return Finish(outcome.reason, std::move(outcome.message));
+        }
+        machine_.set_rendezvous_step(
+            outcome.action == ExitOutcome::Action::kHalted ? Step::kApplyAndWake
+                                                           : Step::kApply);
       }
-      between_exits_ = false;
-      ExitOutcome outcome = machine_.HandleExit(*exit);
-      if (outcome.action == ExitOutcome::Action::kStop) {
-        return Finish(outcome.reason, std::move(outcome.message));
-      }
+      absl::StatusOr<std::optional<RunResult>> stopped = FinishRendezvous();
+      if (!stopped.ok()) return stopped.status();
+      if (*stopped) return **stopped;
+    }
+  }
+
+  // The rendezvous after an exit, from wherever an earlier run left it. An
+  // error or a stop leaves the step where it happened, so that a later run
+  // takes it up again (an input source must fail before consuming inputs).
+  absl::StatusOr<std::optional<RunResult>> FinishRendezvous() {
+    using Step = Machine::RendezvousStep;
+    const Step step = machine_.rendezvous_step();
+    if (step == Step::kApply || step == Step::kApplyAndWake) {
       if (absl::Status s = Apply(/*wait=*/false); !s.ok()) return s;
-      if (outcome.action == ExitOutcome::Action::kHalted) {
-        absl::StatusOr<std::optional<RunResult>> woke = WaitUntilWakeable();
-        if (!woke.ok()) return woke.status();
-        if (*woke) return **woke;
-      }
+      machine_.set_rendezvous_step(step == Step::kApplyAndWake ? Step::kWake
+                                                               : Step::kInject);
+    }
+    if (machine_.rendezvous_step() == Step::kWake) {
+      absl::StatusOr<std::optional<RunResult>> woke = WaitUntilWakeable();
+      if (!woke.ok() || *woke) return woke;
+      machine_.set_rendezvous_step(Step::kInject);
+    }
+    if (machine_.rendezvous_step() == Step::kInject) {
       auto injected = machine_.InjectPendingInterrupt();
       if (!injected.ok()) return injected.status();
-      if (observer_ != nullptr) {
-        if (absl::Status s = observer_->AtRendezvous(machine_); !s.ok()) {
-          return s;
-        }
+      machine_.set_rendezvous_step(Step::kObserve);
+    }
+    if (observer_ != nullptr) {
+      if (absl::Status s = observer_->AtRendezvous(machine_); !s.ok()) {
+        return s;
       }
     }
+    machine_.set_rendezvous_step(Step::kDone);
+    return std::optional<RunResult>();
   }
 
   // Applies the source's inputs (after polling, or after waiting).

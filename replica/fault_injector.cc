@@ -1,6 +1,7 @@
 #include "replica/fault_injector.h"
 
 #include "absl/strings/str_format.h"
+#include "devices/host_clock.h"
 
 namespace xv {
 namespace {
@@ -35,6 +36,7 @@ absl::Status FaultInjector::AtRendezvous(Machine& machine) {
 }
 
 absl::Status FaultInjector::Apply(Machine& machine) {
+  injected_at_ns_.store(HostClock::MonotonicNs());
   const char* who =
       spec_.replica == ReplicaRole::kLeader ? "leader" : "follower";
   switch (spec_.kind) {

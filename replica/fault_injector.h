@@ -34,7 +34,14 @@ class FaultInjector : public RunObserver {
   // What was done, for reports: "rbx bit 3 flipped at ESN 5 (leader)".
   std::string description() const { return description_; }
   // Lets a hung replica's thread go on (its run then ends: kCancelled).
-  void ReleaseHang() { release_.Notify(); }
+  void ReleaseHang() {
+    if (!release_.HasBeenNotified()) release_.Notify();
+  }
+  // When the fault was applied (HostClock::MonotonicNs), 0 before.
+  uint64_t injected_at_ns() const { return injected_at_ns_.load(); }
+  // The observer it forwards to (a replica manager changes it when the
+  // replica changes role).
+  void set_next(RunObserver* next) { next_ = next; }
 
  private:
   absl::Status Apply(Machine& machine);
@@ -42,6 +49,7 @@ class FaultInjector : public RunObserver {
   const FaultSpec spec_;
   RunObserver* next_;
   std::atomic<bool> injected_{false};
+  std::atomic<uint64_t> injected_at_ns_{0};
   std::string description_;
   absl::Notification release_;
 };

@@ -1,6 +1,12 @@
 #include "replica/replicated_run.h"
 
+#include <pthread.h>
+#include <sched.h>
+
+#include <atomic>
 #include <deque>
+#include <functional>
+#include <memory>
 #include <thread>
 #include <vector>
 
@@ -12,22 +18,52 @@
 #include "devices/host_clock.h"
 #include "memshare/page_merger.h"
 #include "replica/fault_injector.h"
-#include "replica/log_channel.h"
+#include "replica/hang_detector.h"
+#include "replica/retained_log.h"
 
 namespace xv {
+
+std::string_view DivergenceTriggerName(DivergenceTrigger trigger) {
+  switch (trigger) {
+    case DivergenceTrigger::kOutput:
+      return "output_mismatch";
+    case DivergenceTrigger::kCheckpoint:
+      return "checkpoint_mismatch";
+    case DivergenceTrigger::kCrash:
+      return "crash";
+    case DivergenceTrigger::kHang:
+      return "hang";
+    case DivergenceTrigger::kEnd:
+      return "end_mismatch";
+  }
+  return "?";
+}
+
 namespace {
 
-constexpr int kLeader = 0;
-constexpr int kFollower = 1;
+constexpr int kLeader = HangDetector::kLeader;
+constexpr int kFollower = HangDetector::kFollower;
+// Recoveries in a row without a verified checkpoint in between before the
+// run gives up (a fault the vote keeps misjudging must not loop forever).
+constexpr int kMaxRecoveriesPerCheckpoint = 3;
 
-// An output kept past OutputSink::Emit().
-struct OwnedOutput {
-  OutputKind kind;
-  std::string device;
-  uint64_t arg;
-  uint32_t count;
-  std::vector<uint8_t> data;
-};
+double MsSince(uint64_t start_ns) {
+  return (HostClock::MonotonicNs() - start_ns) / 1e6;
+}
+
+const char* RoleName(int role) {
+  return role == kLeader ? "leader" : "follower";
+}
+
+// Pins the calling thread to `cpu` when the machine has more than one.
+void PinToCpu(int cpu) {
+  if (std::thread::hardware_concurrency() < 2) return;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu % std::thread::hardware_concurrency(), &set);
+  // Best effort: a cgroup may forbid it, and the run is correct unpinned.
+  pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+}
 
 // The gate's sink. Verified outputs wait here for the leader's thread, the
 // only one that touches the back-ends (LiveEnvironment is single-threaded).
@@ -35,141 +71,392 @@ class ReleaseQueue : public OutputSink {
  public:
   void Emit(const DeviceOutput& o) override {
     absl::MutexLock lock(&mu_);
-    queue_.push_back({o.kind, std::string(o.device), o.arg, o.count,
-                      std::vector<uint8_t>(o.data.begin(), o.data.end())});
+    queue_.push_back(GateOutput::Copy(0, o));
   }
   // Returns how many outputs it handed on.
   size_t DrainTo(OutputSink& sink) {
-    std::deque<OwnedOutput> ready;
+    std::deque<GateOutput> ready;
     {
       absl::MutexLock lock(&mu_);
       ready.swap(queue_);
     }
-    for (const OwnedOutput& o : ready) {
-      sink.Emit({o.kind, o.device, o.arg, o.count, o.data});
-    }
+    for (const GateOutput& o : ready) sink.Emit(o.view());
     return ready.size();
   }
 
  private:
   absl::Mutex mu_;
-  std::deque<OwnedOutput> queue_ ABSL_GUARDED_BY(mu_);
+  std::deque<GateOutput> queue_ ABSL_GUARDED_BY(mu_);
 };
 
-// What the two replica threads share: how far the leader got, the
-// checkpoint rendezvous, the end, the first failure.
-class PairState {
- public:
-  explicit PairState(LogChannel* channel) : channel_(channel) {}
+// What stopped an epoch: a divergence (with the replica the trigger itself
+// blames, for a crash or a hang), or the user.
+struct Trigger {
+  DivergenceTrigger kind = DivergenceTrigger::kOutput;
+  uint64_t esn = 0;
+  std::string detail;
+  std::optional<int> culprit;  // role
+  // kOutput of the follower halting with no input at `esn` while the leader
+  // went on: the log itself is in question.
+  bool follower_stuck = false;
+  uint64_t detected_ns = 0;
+};
 
-  void LeaderReached(uint64_t esn) {
+// A replica's outputs: recorded since the last verified checkpoint (the
+// vote compares them) and, once it has a gate slot, submitted there.
+class ReplicaSink : public OutputSink {
+ public:
+  explicit ReplicaSink(OutputGate* gate) : gate_(gate) {}
+  void set_machine(const Machine* m) { machine_ = m; }
+  void set_slot(std::optional<int> slot) { slot_ = slot; }
+  std::optional<int> slot() const { return slot_; }
+  // Called when the gate refuses an output (it diverged).
+  void set_on_divergence(std::function<void(const GateOutput&)> f) {
+    on_divergence_ = std::move(f);
+  }
+
+  void Emit(const DeviceOutput& o) override {
+    GateOutput out = GateOutput::Copy(machine_->esn(), o);
+    {
+      absl::MutexLock lock(&mu_);
+      trail_.push_back(out);
+    }
+    if (!slot_) return;
+    if (!gate_->Submit(*slot_, out.esn, o).ok() && on_divergence_) {
+      on_divergence_(out);
+    }
+  }
+
+  std::vector<GateOutput> trail() const {
     absl::MutexLock lock(&mu_);
-    leader_esn_ = esn;
-    cv_.SignalAll();
+    return trail_;
+  }
+  void ClearTrail() {
+    absl::MutexLock lock(&mu_);
+    trail_.clear();
+  }
+
+ private:
+  OutputGate* gate_;
+  const Machine* machine_ = nullptr;
+  std::optional<int> slot_;
+  std::function<void(const GateOutput&)> on_divergence_;
+  mutable absl::Mutex mu_;
+  std::vector<GateOutput> trail_ ABSL_GUARDED_BY(mu_);
+};
+
+// One replica: a machine, its outputs, its place in the log.
+struct Replica {
+  std::string name;  // "A", "B", "C", ... for reports
+  std::unique_ptr<ReplicaSink> sink;
+  std::unique_ptr<Machine> machine;   // after `sink`: it emits into it
+  int reader = -1;                    // RetainedLog reader while a follower
+  FaultInjector* injector = nullptr;  // the run's, if it targets this one
+  // The last run's result, when it ended rather than being stopped.
+  std::optional<RunResult> ended;
+};
+
+// The trail up to and including exit `esn`.
+std::vector<GateOutput> TrailThrough(const std::vector<GateOutput>& trail,
+                                     uint64_t esn) {
+  std::vector<GateOutput> out;
+  for (const GateOutput& o : trail) {
+    if (o.esn <= esn) out.push_back(o);
+  }
+  return out;
+}
+
+// One epoch: both replicas running until they end or something stops them.
+class EpochState {
+ public:
+  explicit EpochState(RetainedLog* log) : log_(log) {}
+
+  // The first trigger wins; everyone waiting wakes up.
+  void Fail(Trigger t) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (trigger_ || interrupted_) return;
+      t.detected_ns = HostClock::MonotonicNs();
+      trigger_ = std::move(t);
+      cv_.SignalAll();
+    }
+    log_->Abort();
+  }
+  void Interrupt() {
+    {
+      absl::MutexLock lock(&mu_);
+      interrupted_ = true;
+      cv_.SignalAll();
+    }
+    log_->Abort();
+  }
+  bool stopping() {
+    absl::MutexLock lock(&mu_);
+    return trigger_.has_value() || interrupted_;
+  }
+  std::optional<Trigger> trigger() {
+    absl::MutexLock lock(&mu_);
+    return trigger_;
+  }
+  bool interrupted() {
+    absl::MutexLock lock(&mu_);
+    return interrupted_;
   }
   void LeaderEnded(uint64_t esn) {
     absl::MutexLock lock(&mu_);
     leader_end_ = esn;
-    cv_.SignalAll();
   }
   std::optional<uint64_t> leader_end() {
     absl::MutexLock lock(&mu_);
     return leader_end_;
   }
-  // Until the leader has handled exit `esn` (so every input at it is in the
-  // channel) or ended. False when the run failed.
-  bool WaitLeaderPast(uint64_t esn) {
+  void ThreadDone() {
     absl::MutexLock lock(&mu_);
-    while (!failure_ && leader_esn_ < esn && !leader_end_) cv_.Wait(&mu_);
-    return !failure_.has_value();
+    ++threads_done_;
+    cv_.SignalAll();
   }
-  // The first failure wins; everyone waiting wakes up.
-  void Fail(std::string why) {
-    {
-      absl::MutexLock lock(&mu_);
-      if (failure_) return;
-      failure_ = std::move(why);
-      cv_.SignalAll();
+  // Until both threads are done, something stops the epoch, or `timeout`.
+  void WaitForNews(absl::Duration timeout) {
+    absl::MutexLock lock(&mu_);
+    if (threads_done_ < 2 && !trigger_ && !interrupted_) {
+      cv_.WaitWithTimeout(&mu_, timeout);
     }
-    channel_->Abort();
   }
-  std::optional<std::string> failure() {
+  bool both_done() {
     absl::MutexLock lock(&mu_);
-    return failure_;
+    return threads_done_ == 2;
   }
+
   // Both replicas meet at checkpoint `esn`; the second to arrive runs
-  // `verify` (returns a failure, or nothing when verified) while the first
-  // waits. False when the run failed.
-  bool Checkpoint(int slot, uint64_t esn,
-                  absl::FunctionRef<std::optional<std::string>()> verify) {
+  // `verify` (a trigger, or nothing when verified) while the first waits.
+  // False when the epoch is stopping.
+  bool Checkpoint(int role, uint64_t esn,
+                  absl::FunctionRef<std::optional<Trigger>()> verify) {
     absl::MutexLock lock(&mu_);
-    arrived_[slot] = esn;
-    if (arrived_[1 - slot] == esn) {
+    arrived_[role] = esn;
+    if (arrived_[1 - role] == esn) {
       mu_.Unlock();
-      std::optional<std::string> failed = verify();
+      std::optional<Trigger> failed = verify();
+      if (failed) Fail(std::move(*failed));
       mu_.Lock();
-      if (failed && !failure_) failure_ = std::move(*failed);
       done_esn_ = esn;
       cv_.SignalAll();
-      if (failure_) channel_->Abort();
     } else {
-      while (!failure_ && done_esn_ < esn) cv_.Wait(&mu_);
+      while (!trigger_ && !interrupted_ && done_esn_ != esn) cv_.Wait(&mu_);
     }
-    return !failure_.has_value();
+    return !trigger_ && !interrupted_;
   }
 
  private:
-  LogChannel* channel_;
+  RetainedLog* log_;
   absl::Mutex mu_;
   absl::CondVar cv_;
-  uint64_t leader_esn_ ABSL_GUARDED_BY(mu_) = 0;
+  std::optional<Trigger> trigger_ ABSL_GUARDED_BY(mu_);
+  bool interrupted_ ABSL_GUARDED_BY(mu_) = false;
   std::optional<uint64_t> leader_end_ ABSL_GUARDED_BY(mu_);
-  std::optional<std::string> failure_ ABSL_GUARDED_BY(mu_);
+  int threads_done_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t arrived_[2] ABSL_GUARDED_BY(mu_) = {UINT64_MAX, UINT64_MAX - 1};
-  uint64_t done_esn_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t done_esn_ ABSL_GUARDED_BY(mu_) = UINT64_MAX;
 };
 
-// A replica's outputs go to its gate slot, at its current ESN.
-class GateSlotSink : public OutputSink {
- public:
-  GateSlotSink(OutputGate* gate, int slot, PairState* state)
-      : gate_(gate), slot_(slot), state_(state) {}
-  void set_machine(const Machine* m) { machine_ = m; }
-  void Emit(const DeviceOutput& o) override {
-    absl::Status s = gate_->Submit(slot_, machine_->esn(), o);
-    if (!s.ok()) state_->Fail(std::string(s.message()));
-  }
-
- private:
-  OutputGate* gate_;
-  int slot_;
-  PairState* state_;
-  const Machine* machine_ = nullptr;
+// Where C, rebuilt from the checkpoint, stops its replay for the vote.
+struct VotePoint {
+  // Stop before applying the inputs of this exit (the exit itself, and its
+  // outputs, done).
+  std::optional<uint64_t> before_inputs_of;
+  // Stop before the rendezvous observer of this exit (a checkpoint).
+  std::optional<uint64_t> before_checkpoint_at;
+  // Stop at the first rendezvous at or after this exit (where the leader
+  // ended).
+  std::optional<uint64_t> stop_at;
 };
 
-// The leader's inputs: the live back-ends, after handing them the outputs
-// the gate released since the last call.
-class LeaderInputs : public InputSource {
+// C's inputs: the retained log, from the checkpoint on.
+class ReplaySource : public InputSource {
  public:
-  LeaderInputs(LiveEnvironment* env, ReleaseQueue* released, OutputGate* gate,
-               PairState* state)
-      : env_(env), released_(released), gate_(gate), state_(state) {}
+  ReplaySource(std::vector<RetainedInput> entries, uint64_t position,
+               const VotePoint& point)
+      : entries_(std::move(entries)), position_(position), point_(point) {}
 
   absl::Status Poll(const Machine& m, std::vector<InputEvent>& out) override {
-    released_->DrainTo(*env_);
-    return env_->Poll(m, out);
+    if (point_.before_inputs_of && m.esn() >= *point_.before_inputs_of) {
+      reached_point_ = true;
+      return absl::AbortedError("vote point");
+    }
+    return Take(m.esn(), out);
+  }
+  absl::Status WaitForWakeup(const Machine& m, uint64_t,
+                             std::vector<InputEvent>& out) override {
+    if (absl::Status s = Take(m.esn(), out); !s.ok()) return s;
+    if (out.empty()) {
+      return absl::FailedPreconditionError(absl::StrFormat(
+          "the log has no input to wake the guest at ESN %d", m.esn()));
+    }
+    return absl::OkStatus();
+  }
+  // Absolute log position of the next input.
+  uint64_t position() const { return position_; }
+  bool reached_point() const { return reached_point_; }
+
+ private:
+  absl::Status Take(uint64_t esn, std::vector<InputEvent>& out) {
+    while (next_ < entries_.size() && entries_[next_].esn <= esn) {
+      if (entries_[next_].esn < esn) {
+        return absl::InternalError(absl::StrFormat(
+            "the rebuilt replica at ESN %d missed the input at ESN %d", esn,
+            entries_[next_].esn));
+      }
+      out.push_back(entries_[next_].input);
+      ++next_;
+      ++position_;
+    }
+    return absl::OkStatus();
+  }
+
+  std::vector<RetainedInput> entries_;
+  size_t next_ = 0;
+  uint64_t position_;
+  VotePoint point_;
+  bool reached_point_ = false;
+};
+
+class ReplayStops : public RunObserver {
+ public:
+  explicit ReplayStops(const VotePoint& point) : point_(point) {}
+  absl::Status AtRendezvous(Machine& m) override {
+    if (point_.before_checkpoint_at &&
+        m.esn() == *point_.before_checkpoint_at) {
+      reached_point_ = true;
+      return absl::AbortedError("vote point");
+    }
+    return absl::OkStatus();
+  }
+  bool StopHere(const Machine& m) override {
+    return point_.stop_at && m.esn() >= *point_.stop_at;
+  }
+  bool reached_point() const { return reached_point_; }
+
+ private:
+  VotePoint point_;
+  bool reached_point_ = false;
+};
+
+// How C's replay ended.
+struct Rebuilt {
+  std::unique_ptr<Replica> replica;
+  uint64_t position = 0;  // next log entry for it
+  bool at_point = false;  // stopped at the vote point
+  bool starved = false;   // halted with no input in the log to wake it
+  std::optional<RunResult> ended;
+};
+
+class ReplicatedRun {
+ public:
+  ReplicatedRun(const KvmSystem& kvm, MachineConfig config,
+                LiveEnvironment& env, const ReplicaOptions& options,
+                RunController* controller)
+      : kvm_(kvm),
+        config_(std::move(config)),
+        env_(env),
+        options_(options),
+        controller_(controller),
+        gate_(&released_),
+        log_(options.channel_capacity),
+        hangs_(absl::Seconds(options.hang_timeout_seconds)) {}
+
+  absl::Status Start(std::span<const uint8_t> kernel,
+                     std::string_view kernel_name,
+                     const MultibootOptions& boot);
+  absl::StatusOr<ReplicatedOutcome> Run();
+
+ private:
+  class LeaderInputs;
+  class FollowerInputs;
+  class LeaderObserver;
+  class FollowerObserver;
+
+  std::unique_ptr<Replica> NewReplica(std::string name);
+  // Runs both replicas until they end or a trigger stops them. Returns the
+  // trigger, or nothing when both ended (or the user interrupted).
+  absl::StatusOr<std::optional<Trigger>> RunEpoch();
+  // The checks at the end: same exit, same state, every output matched.
+  absl::StatusOr<std::optional<Trigger>> CheckEnd();
+  // Verification, merge and the new checkpoint, on the second replica to
+  // arrive at checkpoint `esn`.
+  std::optional<Trigger> VerifyCheckpoint(uint64_t esn);
+  // The third replica, the vote, the replacement. False: fail-safe.
+  absl::StatusOr<bool> Recover(const Trigger& trigger);
+  absl::StatusOr<Rebuilt> Rebuild(const VotePoint& point);
+  // Does C agree with `r` at the vote point? (`states`: compare states.)
+  absl::StatusOr<bool> Agrees(Replica& c, Replica& r, uint64_t through_esn,
+                              bool states);
+  void FailSafe(std::string why) {
+    if (!outcome_.fail_safe) outcome_.fail_safe = std::move(why);
+  }
+  std::optional<double> RemainingSeconds() const {
+    if (!options_.timeout_seconds) return std::nullopt;
+    return std::max(0.001, *options_.timeout_seconds -
+                               (HostClock::MonotonicNs() - start_ns_) / 1e9);
+  }
+
+  const KvmSystem& kvm_;
+  MachineConfig config_;
+  LiveEnvironment& env_;
+  const ReplicaOptions options_;
+  RunController* controller_;
+
+  std::shared_ptr<MemoryBase> base_;
+  ReleaseQueue released_;
+  OutputGate gate_;
+  RetainedLog log_;
+  HangDetector hangs_;
+  std::unique_ptr<PageMerger> merger_;
+  std::optional<Checkpoint> checkpoint_;  // the last verified one
+  std::atomic<uint64_t> verified_esn_{0};
+  int recoveries_since_verified_ = 0;
+  std::unique_ptr<FaultInjector> injector_;
+  std::unique_ptr<Replica> leader_, follower_;
+  std::atomic<EpochState*> epoch_{nullptr};
+  int next_name_ = 0;
+  uint64_t start_ns_ = 0;
+  std::atomic<uint64_t> last_checkpoint_ns_{0};
+  std::optional<RunResult> leader_result_;
+  ReplicatedOutcome outcome_;
+};
+
+// The leader's inputs: re-queued ones first, then the live back-ends, after
+// handing them the outputs the gate released since the last call.
+class ReplicatedRun::LeaderInputs : public InputSource {
+ public:
+  LeaderInputs(ReplicatedRun* run, EpochState* epoch)
+      : run_(run), epoch_(epoch) {}
+
+  absl::Status Poll(const Machine& m, std::vector<InputEvent>& out) override {
+    if (epoch_->stopping()) return absl::AbortedError("stopping");
+    run_->hangs_.Reached(kLeader, m.esn(), absl::Now());
+    run_->released_.DrainTo(run_->env_);
+    return run_->env_.Poll(m, out);
   }
   // Waits in short steps: an output the follower has yet to match (a disk
   // read request, say) can be what will wake the guest.
   absl::Status WaitForWakeup(const Machine& m, uint64_t deadline_ns,
                              std::vector<InputEvent>& out) override {
+    run_->hangs_.LeaderIdle(true, absl::Now());
+    absl::Status s = Wait(m, deadline_ns, out);
+    run_->hangs_.LeaderIdle(false, absl::Now());
+    return s;
+  }
+
+ private:
+  absl::Status Wait(const Machine& m, uint64_t deadline_ns,
+                    std::vector<InputEvent>& out) {
     constexpr uint64_t kStepNs = 2'000'000;
     for (;;) {
-      released_->DrainTo(*env_);
-      if (auto f = state_->failure()) return absl::AbortedError(*f);
+      run_->released_.DrainTo(run_->env_);
+      if (epoch_->stopping()) return absl::AbortedError("stopping");
       const uint64_t now = HostClock::MonotonicNs();
-      absl::Status s =
-          env_->WaitForWakeup(m, std::min(deadline_ns, now + kStepNs), out);
+      absl::Status s = run_->env_.WaitForWakeup(
+          m, std::min(deadline_ns, now + kStepNs), out);
       if (!out.empty()) return s;
       if (absl::IsFailedPrecondition(s)) {
         // The back-ends know of nothing to come, but an output of the
@@ -177,9 +464,10 @@ class LeaderInputs : public InputSource {
         // request). Nothing of the leader's pending or in flight when the
         // stats were read means nothing can become released later, since
         // this thread submits the leader's outputs: then drain once more.
-        const OutputGateStats st = gate_->stats();
-        if (released_->DrainTo(*env_) > 0) continue;
-        if (st.pending[kLeader] == 0 && st.verified == st.released) return s;
+        const OutputGateStats st = run_->gate_.stats();
+        if (run_->released_.DrainTo(run_->env_) > 0) continue;
+        const int slot = *run_->leader_->sink->slot();
+        if (st.pending[slot] == 0 && st.verified == st.released) return s;
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
         continue;
       }
@@ -188,101 +476,618 @@ class LeaderInputs : public InputSource {
     }
   }
 
- private:
-  LiveEnvironment* env_;
-  ReleaseQueue* released_;
-  OutputGate* gate_;
-  PairState* state_;
+  ReplicatedRun* run_;
+  EpochState* epoch_;
 };
 
-// The follower's inputs: the leader's, from the channel, at the same ESN.
-class FollowerInputs : public InputSource {
+// The follower's inputs: the leader's, from the log, at the same ESN.
+class ReplicatedRun::FollowerInputs : public InputSource {
  public:
-  FollowerInputs(LogChannel* channel, int consumer, PairState* state)
-      : channel_(channel), consumer_(consumer), state_(state) {}
+  FollowerInputs(ReplicatedRun* run, EpochState* epoch)
+      : run_(run), epoch_(epoch) {}
 
   absl::Status Poll(const Machine& m, std::vector<InputEvent>& out) override {
-    return Take(m.esn(), out);
+    run_->hangs_.Reached(kFollower, m.esn(), absl::Now());
+    return run_->log_.Take(run_->follower_->reader, m.esn(), out);
   }
   absl::Status WaitForWakeup(const Machine& m, uint64_t,
                              std::vector<InputEvent>& out) override {
-    if (absl::Status s = Take(m.esn(), out); !s.ok()) return s;
-    if (out.empty()) {
-      return absl::FailedPreconditionError(absl::StrFormat(
-          "the leader went on past ESN %d without waking the follower",
-          m.esn()));
+    if (absl::Status s = run_->log_.Take(run_->follower_->reader, m.esn(), out);
+        !s.ok()) {
+      return s;
     }
+    if (!out.empty()) return absl::OkStatus();
+    std::optional<uint64_t> end = epoch_->leader_end();
+    if (end && *end == m.esn()) {
+      return absl::FailedPreconditionError("the leader ended halted here too");
+    }
+    // The leader went on past this exit without an input that wakes the
+    // guest: one of the two is wrong about where the guest halts.
+    epoch_->Fail({.kind = DivergenceTrigger::kOutput,
+                  .esn = m.esn(),
+                  .detail = absl::StrFormat(
+                      "the follower halted at ESN %d, where the leader placed "
+                      "no input to wake it",
+                      m.esn()),
+                  .follower_stuck = true});
+    return absl::AbortedError("stuck");
+  }
+
+ private:
+  ReplicatedRun* run_;
+  EpochState* epoch_;
+};
+
+// The leader at each rendezvous: logs its inputs, chooses checkpoints,
+// publishes its progress, waits for a lagging follower.
+class ReplicatedRun::LeaderObserver : public RunObserver {
+ public:
+  LeaderObserver(ReplicatedRun* run, EpochState* epoch)
+      : run_(run), epoch_(epoch) {}
+
+  absl::Status OnInput(const Machine& m, const InputEvent& input) override {
+    run_->log_.Append(m.esn(), input);
+    return absl::OkStatus();
+  }
+  absl::Status AtRendezvous(Machine& m) override {
+    const uint64_t esn = m.esn();
+    if (!run_->log_.WaitForRoom()) return absl::AbortedError("stopping");
+    bool checkpoint = run_->log_.IsCheckpoint(esn);
+    if (!checkpoint && esn > run_->verified_esn_ && Due(esn)) {
+      run_->log_.MarkCheckpoint(esn);
+      checkpoint = true;
+    }
+    run_->log_.Finalize(esn);
+    if (checkpoint && esn > run_->verified_esn_) {
+      // Each replica completes its own pending I/O on its own thread.
+      if (absl::Status s = m.SyncMemory(); !s.ok()) return s;
+      if (!epoch_->Checkpoint(kLeader, esn,
+                              [&] { return run_->VerifyCheckpoint(esn); })) {
+        return absl::AbortedError("stopping");
+      }
+    }
+    if (epoch_->stopping()) return absl::AbortedError("stopping");
     return absl::OkStatus();
   }
 
  private:
-  absl::Status Take(uint64_t esn, std::vector<InputEvent>& out) {
-    if (!state_->WaitLeaderPast(esn)) {
-      return absl::AbortedError(state_->failure().value_or("run failed"));
-    }
-    while (const LogEntry* next = channel_->Peek(consumer_)) {
-      const auto* in = std::get_if<LoggedInput>(next);
-      if (in == nullptr || in->esn > esn) break;
-      if (in->esn < esn) {
-        return absl::InternalError(absl::StrFormat(
-            "the follower at ESN %d missed the leader's input at ESN %d", esn,
-            in->esn));
-      }
-      auto entry = channel_->Next(consumer_, absl::ZeroDuration());
-      if (!entry.ok()) return entry.status();
-      out.push_back(std::get<LoggedInput>(**entry).input);
-    }
-    return absl::OkStatus();
+  bool Due(uint64_t esn) const {
+    const ReplicaOptions& o = run_->options_;
+    if (o.checkpoint_every != 0 && esn % o.checkpoint_every == 0) return true;
+    return o.checkpoint_ms &&
+           MsSince(run_->last_checkpoint_ns_) >= *o.checkpoint_ms;
   }
 
-  LogChannel* channel_;
-  int consumer_;
-  PairState* state_;
+  ReplicatedRun* run_;
+  EpochState* epoch_;
 };
 
-// At every rendezvous: the leader publishes its progress; both meet at
-// checkpoints; the follower stops where the leader stopped.
-class ReplicaObserver : public RunObserver {
+// The follower at each rendezvous: stops at the leader's checkpoints and
+// where the leader ended.
+class ReplicatedRun::FollowerObserver : public RunObserver {
  public:
-  ReplicaObserver(
-      int slot, uint64_t every, PairState* state, LogChannel* channel,
-      absl::FunctionRef<std::optional<std::string>(uint64_t)> verify)
-      : slot_(slot),
-        every_(every),
-        state_(state),
-        channel_(channel),
-        verify_(verify) {}
+  FollowerObserver(ReplicatedRun* run, EpochState* epoch)
+      : run_(run), epoch_(epoch) {}
 
-  absl::Status OnInput(const Machine& m, const InputEvent& input) override {
-    if (slot_ != kLeader) return absl::OkStatus();
-    return channel_->Push(LoggedInput{m.esn(), input});
-  }
   absl::Status AtRendezvous(Machine& m) override {
     const uint64_t esn = m.esn();
-    if (slot_ == kLeader) state_->LeaderReached(esn);
-    if (every_ != 0 && esn % every_ == 0) {
-      // Each replica completes its own pending I/O on its own thread.
+    if (esn > run_->verified_esn_ && run_->log_.IsCheckpoint(esn)) {
       if (absl::Status s = m.SyncMemory(); !s.ok()) return s;
-      if (!state_->Checkpoint(slot_, esn, [&] { return verify_(esn); })) {
-        return absl::AbortedError(state_->failure().value_or("run failed"));
+      if (!epoch_->Checkpoint(kFollower, esn,
+                              [&] { return run_->VerifyCheckpoint(esn); })) {
+        return absl::AbortedError("stopping");
       }
     }
-    if (auto f = state_->failure()) return absl::AbortedError(*f);
+    if (epoch_->stopping()) return absl::AbortedError("stopping");
     return absl::OkStatus();
   }
   bool StopHere(const Machine& m) override {
-    if (slot_ == kLeader) return false;
-    std::optional<uint64_t> end = state_->leader_end();
+    std::optional<uint64_t> end = epoch_->leader_end();
     return end && m.esn() >= *end;
   }
 
  private:
-  int slot_;
-  uint64_t every_;
-  PairState* state_;
-  LogChannel* channel_;
-  absl::FunctionRef<std::optional<std::string>(uint64_t)> verify_;
+  ReplicatedRun* run_;
+  EpochState* epoch_;
 };
+
+std::unique_ptr<Replica> ReplicatedRun::NewReplica(std::string name) {
+  auto r = std::make_unique<Replica>();
+  r->name = std::move(name);
+  r->sink = std::make_unique<ReplicaSink>(&gate_);
+  ReplicaSink* sink = r->sink.get();
+  sink->set_on_divergence([this, sink](const GateOutput& o) {
+    EpochState* epoch = epoch_.load();
+    if (epoch == nullptr) return;
+    std::optional<OutputDivergence> d = gate_.divergence();
+    epoch->Fail({.kind = DivergenceTrigger::kOutput,
+                 .esn = d ? d->esn : o.esn,
+                 .detail = d ? d->ToString() : "the gate refused an output"});
+  });
+  return r;
+}
+
+absl::Status ReplicatedRun::Start(std::span<const uint8_t> kernel,
+                                  std::string_view kernel_name,
+                                  const MultibootOptions& boot) {
+  auto base = MemoryBase::Create(config_.memory_bytes);
+  if (!base.ok()) return base.status();
+  base_ = *base;
+  config_.memory_base = base_;
+  merger_ = std::make_unique<PageMerger>(base_, MergePolicy{});
+
+  leader_ = NewReplica("A");
+  auto a = Machine::Create(kvm_, config_, leader_->sink.get());
+  if (!a.ok()) return a.status();
+  leader_->machine = std::move(*a);
+  leader_->sink->set_machine(leader_->machine.get());
+  auto loaded = leader_->machine->BootMultiboot(kernel, kernel_name, boot);
+  if (!loaded.ok()) return loaded.status();
+  auto start = CaptureCheckpoint(*leader_->machine);
+  if (!start.ok()) return start.status();
+  follower_ = NewReplica("B");
+  auto b = RestoreCheckpoint(kvm_, *start, follower_->sink.get());
+  if (!b.ok()) return b.status();
+  follower_->machine = std::move(*b);
+  follower_->sink->set_machine(follower_->machine.get());
+  next_name_ = 2;
+  leader_->sink->set_slot(0);
+  follower_->sink->set_slot(1);
+  follower_->reader = log_.AddReader(log_.Begin());
+
+  // Start from one verified, shared state (the loaded kernel merged).
+  if (std::optional<Trigger> failed = VerifyCheckpoint(0)) {
+    return absl::InternalError(failed->detail);
+  }
+  if (options_.inject) {
+    Replica& target = options_.inject->replica == ReplicaRole::kLeader
+                          ? *leader_
+                          : *follower_;
+    injector_ = std::make_unique<FaultInjector>(*options_.inject);
+    target.injector = injector_.get();
+  }
+  return absl::OkStatus();
+}
+
+std::optional<Trigger> ReplicatedRun::VerifyCheckpoint(uint64_t esn) {
+  Machine& a = *leader_->machine;
+  Machine& b = *follower_->machine;
+  auto fail = [&](std::string why) {
+    return Trigger{.kind = DivergenceTrigger::kCheckpoint,
+                   .esn = esn,
+                   .detail = std::move(why)};
+  };
+  auto v = VerifyReplicas(a, b);
+  if (!v.ok()) return fail(std::string(v.status().message()));
+  if (!v->verified()) return fail("checkpoint mismatch: " + v->Describe());
+  ReplicaPages pages[] = {{&a.memory(), &a.dirty()}, {&b.memory(), &b.dirty()}};
+  auto merged = merger_->MergeVerified(pages);
+  if (!merged.ok()) return fail(std::string(merged.status().message()));
+  // What a third replica starts from. Taken after the merge: the base now
+  // holds the verified pages, the delta the hot ones kept private.
+  auto cp = CaptureCheckpoint(a);
+  if (!cp.ok()) return fail(std::string(cp.status().message()));
+  checkpoint_ = std::move(*cp);
+  gate_.Verified(esn);
+  log_.TrimThrough(esn);
+  leader_->sink->ClearTrail();
+  follower_->sink->ClearTrail();
+  verified_esn_ = esn;
+  recoveries_since_verified_ = 0;
+  last_checkpoint_ns_ = HostClock::MonotonicNs();
+  ++outcome_.checkpoints_verified;
+  return std::nullopt;
+}
+
+absl::StatusOr<std::optional<Trigger>> ReplicatedRun::RunEpoch() {
+  EpochState epoch(&log_);
+  epoch_.store(&epoch);
+  log_.Resume();
+  hangs_.Reset(leader_->machine->esn(), follower_->machine->esn(), absl::Now());
+  LeaderInputs leader_inputs(this, &epoch);
+  FollowerInputs follower_inputs(this, &epoch);
+  LeaderObserver leader_observer(this, &epoch);
+  FollowerObserver follower_observer(this, &epoch);
+  // A fault injector sits in front of its replica's observer.
+  auto observer_of = [](Replica& r, RunObserver* own) -> RunObserver* {
+    if (!r.injector) return own;
+    r.injector->set_next(own);
+    return r.injector;
+  };
+  RunObserver* lobs = observer_of(*leader_, &leader_observer);
+  RunObserver* fobs = observer_of(*follower_, &follower_observer);
+  RunController leader_stop, follower_stop;
+  absl::StatusOr<RunResult> lres, fres;
+
+  // A run that fails on its own (not because the epoch is stopping) is a
+  // crashed replica.
+  auto crashed = [&](int role, const Replica& r, const absl::Status& s) {
+    if (epoch.stopping()) return;
+    epoch.Fail({.kind = DivergenceTrigger::kCrash,
+                .esn = r.machine->esn(),
+                .detail = absl::StrFormat("the %s failed: %s", RoleName(role),
+                                          s.message()),
+                .culprit = role});
+  };
+  std::thread follower_thread([&] {
+    PinToCpu(1);
+    fres = RunMachine(*follower_->machine, follower_inputs, {.observer = fobs},
+                      &follower_stop);
+    if (!fres.ok()) crashed(kFollower, *follower_, fres.status());
+    epoch.ThreadDone();
+  });
+  auto leader_ended = [&] {
+    epoch.LeaderEnded(leader_->machine->esn());
+    log_.Finish();
+  };
+  // A leader that ended in an earlier epoch (its follower was replaced
+  // since) does not run again: only the new follower catches up.
+  std::optional<std::thread> leader_thread;
+  if (leader_->ended) {
+    lres = *leader_->ended;
+    leader_ended();
+    epoch.ThreadDone();
+  } else {
+    leader_thread.emplace([&] {
+      PinToCpu(0);
+      lres =
+          RunMachine(*leader_->machine, leader_inputs,
+                     {.timeout_seconds = RemainingSeconds(), .observer = lobs},
+                     &leader_stop);
+      if (!lres.ok()) {
+        crashed(kLeader, *leader_, lres.status());
+      } else if (!epoch.stopping()) {
+        leader_ended();
+      }
+      epoch.ThreadDone();
+    });
+  }
+
+  while (!epoch.both_done() && !epoch.stopping()) {
+    epoch.WaitForNews(absl::Milliseconds(20));
+    if (controller_ != nullptr && controller_->stop_requested()) {
+      epoch.Interrupt();
+      break;
+    }
+    absl::Time since;
+    std::optional<absl::Time> waiting;
+    if (log_.waiting_for_leader(follower_->reader, &since)) waiting = since;
+    if (std::optional<Hang> h = hangs_.Check(absl::Now(), waiting)) {
+      epoch.Fail({.kind = DivergenceTrigger::kHang,
+                  .esn = h->esn,
+                  .detail = h->Describe(),
+                  .culprit = h->role});
+    }
+  }
+  if (!epoch.both_done()) {
+    // Stop both wherever they are: in the guest (a kick), waiting for each
+    // other or the log (the abort), or hung in an injected fault.
+    log_.Abort();
+    leader_stop.RequestStop();
+    follower_stop.RequestStop();
+    for (Replica* r : {leader_.get(), follower_.get()}) {
+      if (r->injector) r->injector->ReleaseHang();
+    }
+  }
+  if (leader_thread) leader_thread->join();
+  follower_thread.join();
+  epoch_.store(nullptr);
+  released_.DrainTo(env_);
+
+  // Ended on its own, not stopped by us (kInterrupted) or at the leader's
+  // end (kStopPoint): such a replica does not run again.
+  auto natural = [](const absl::StatusOr<RunResult>& r) {
+    return r.ok() && r->reason != StopReason::kInterrupted &&
+           r->reason != StopReason::kStopPoint;
+  };
+  if (natural(lres)) leader_->ended = *lres;
+  if (natural(fres)) follower_->ended = *fres;
+  if (lres.ok()) leader_result_ = *lres;
+  if (epoch.interrupted()) {
+    RunResult r;
+    r.reason = StopReason::kInterrupted;
+    r.exit_status = StopExitStatus(r.reason, 0);
+    r.esn = leader_->machine->esn();
+    r.message = "run interrupted";
+    leader_result_ = r;
+    return std::optional<Trigger>();
+  }
+  if (std::optional<Trigger> t = epoch.trigger()) return t;
+  return CheckEnd();
+}
+
+absl::StatusOr<std::optional<Trigger>> ReplicatedRun::CheckEnd() {
+  Machine& a = *leader_->machine;
+  Machine& b = *follower_->machine;
+  const RunResult& r = *leader_result_;
+  // A run cut short by its time limit proves nothing either way.
+  if (r.reason == StopReason::kTimeout) return std::optional<Trigger>();
+  auto end = [&](std::string why) {
+    return std::optional<Trigger>(
+        Trigger{.kind = DivergenceTrigger::kEnd,
+                .esn = a.esn(),
+                .detail = std::move(why),
+                .detected_ns = HostClock::MonotonicNs()});
+  };
+  if (b.esn() != a.esn()) {
+    return end(absl::StrFormat("the follower ended at ESN %d, the leader at %d",
+                               b.esn(), a.esn()));
+  }
+  if (r.stopped_at_exit_boundary) {
+    auto v = VerifyReplicas(a, b);
+    if (!v.ok()) return v.status();
+    if (!v->verified()) return end("final state mismatch: " + v->Describe());
+    auto hash = a.StateHash();
+    if (!hash.ok()) return hash.status();
+    outcome_.final_state_hash = *hash;
+  }
+  const OutputGateStats gs = gate_.stats();
+  if (gs.pending[0] != 0 || gs.pending[1] != 0) {
+    outcome_.final_state_hash.reset();
+    return end(absl::StrFormat("outputs left unmatched at the end: %d and %d",
+                               gs.pending[0], gs.pending[1]));
+  }
+  return std::optional<Trigger>();
+}
+
+absl::StatusOr<Rebuilt> ReplicatedRun::Rebuild(const VotePoint& point) {
+  Rebuilt out;
+  out.replica =
+      NewReplica(std::string(1, static_cast<char>('A' + next_name_++)));
+  auto c = RestoreCheckpoint(kvm_, *checkpoint_, out.replica->sink.get());
+  if (!c.ok()) return c.status();
+  out.replica->machine = std::move(*c);
+  out.replica->sink->set_machine(out.replica->machine.get());
+  ReplaySource source(log_.EntriesFrom(log_.Begin()), log_.Begin(), point);
+  ReplayStops stops(point);
+  auto result =
+      RunMachine(*out.replica->machine, source,
+                 {.timeout_seconds = RemainingSeconds(), .observer = &stops});
+  out.position = source.position();
+  if (result.ok()) {
+    if (result->reason == StopReason::kHaltedForever &&
+        out.replica->machine->rendezvous_step() ==
+            Machine::RendezvousStep::kWake) {
+      out.starved = true;
+    } else if (result->reason == StopReason::kStopPoint) {
+      out.at_point = true;
+    } else {
+      out.ended = *result;
+    }
+  } else if (source.reached_point() || stops.reached_point()) {
+    out.at_point = true;
+  } else {
+    return absl::InternalError(absl::StrFormat(
+        "the rebuilt replica failed in replay: %s", result.status().message()));
+  }
+  return out;
+}
+
+absl::StatusOr<bool> ReplicatedRun::Agrees(Replica& c, Replica& r,
+                                           uint64_t through_esn, bool states) {
+  if (TrailThrough(c.sink->trail(), through_esn) !=
+      TrailThrough(r.sink->trail(), through_esn)) {
+    return false;
+  }
+  if (!states) return true;
+  auto v = VerifyReplicas(*c.machine, *r.machine);
+  if (!v.ok()) return v.status();
+  return v->verified();
+}
+
+absl::StatusOr<bool> ReplicatedRun::Recover(const Trigger& trigger) {
+  DivergenceEvent event{
+      .esn = trigger.esn,
+      .trigger = trigger.kind,
+      .detail = trigger.detail,
+      .detected_at_ms = (trigger.detected_ns - start_ns_) / 1e6};
+  std::fprintf(stderr, "xvirt: divergence at ESN %llu (%s): %s\n",
+               static_cast<unsigned long long>(trigger.esn),
+               std::string(DivergenceTriggerName(trigger.kind)).c_str(),
+               trigger.detail.c_str());
+  auto give_up = [&](std::string why) {
+    std::fprintf(stderr, "xvirt: no majority, stopping fail-safe: %s\n",
+                 why.c_str());
+    outcome_.divergences.push_back(event);
+    FailSafe(absl::StrFormat("%s; %s", trigger.detail, why));
+    return false;
+  };
+  if (++recoveries_since_verified_ > kMaxRecoveriesPerCheckpoint) {
+    return give_up("too many recoveries without a verified checkpoint");
+  }
+
+  Replica* replica_of[2] = {leader_.get(), follower_.get()};
+  const uint64_t reached[2] = {leader_->machine->esn(),
+                               follower_->machine->esn()};
+  bool candidate[2] = {true, true};
+  if (trigger.culprit) candidate[*trigger.culprit] = false;
+  // Where C stops, and how each candidate is compared with it there.
+  VotePoint point;
+  bool compare_states = false;
+  uint64_t through = 0;
+  switch (trigger.kind) {
+    case DivergenceTrigger::kCheckpoint:
+      point.before_checkpoint_at = trigger.esn;
+      through = trigger.esn;
+      compare_states = true;
+      break;
+    case DivergenceTrigger::kEnd:
+      point.stop_at = reached[kLeader];
+      through = UINT64_MAX;
+      compare_states = true;
+      break;
+    case DivergenceTrigger::kOutput:
+      if (trigger.follower_stuck) {
+        point.before_inputs_of = trigger.esn + 1;
+        through = trigger.esn;
+        break;
+      }
+      [[fallthrough]];
+    case DivergenceTrigger::kCrash:
+    case DivergenceTrigger::kHang: {
+      // Never past the survivor when it is the follower: C then follows
+      // it as the new leader.
+      through = std::min(reached[kLeader], reached[kFollower]);
+      point.before_inputs_of = through;
+      break;
+    }
+  }
+
+  auto rebuilt = Rebuild(point);
+  if (!rebuilt.ok()) return give_up(std::string(rebuilt.status().message()));
+  Replica& c = *rebuilt->replica;
+
+  bool agrees[2] = {false, false};
+  if (trigger.follower_stuck) {
+    // C halted there too for want of an input: the leader's log is wrong.
+    // C went on: the follower should not have halted.
+    if (rebuilt->starved && c.machine->esn() == trigger.esn) {
+      auto a = Agrees(c, *follower_, through, /*states=*/true);
+      if (!a.ok()) return a.status();
+      agrees[kFollower] = *a;
+    } else if (rebuilt->at_point) {
+      auto a = Agrees(c, *leader_, through, /*states=*/false);
+      if (!a.ok()) return a.status();
+      agrees[kLeader] = *a;
+    }
+  } else {
+    for (int role : {kLeader, kFollower}) {
+      if (!candidate[role]) continue;
+      Replica& r = *replica_of[role];
+      bool states = compare_states;
+      if (trigger.kind == DivergenceTrigger::kEnd &&
+          (r.ended.has_value() != rebuilt->ended.has_value() ||
+           c.machine->esn() != r.machine->esn())) {
+        // Not where C is: only a replica that ended (or stopped) at the
+        // same exit as C can agree with it.
+        continue;
+      }
+      auto a = Agrees(c, r, through, states);
+      if (!a.ok()) return a.status();
+      agrees[role] = *a;
+    }
+  }
+  int survivor = -1;
+  if (agrees[kLeader] != agrees[kFollower]) {
+    survivor = agrees[kLeader] ? kLeader : kFollower;
+  } else if (agrees[kLeader]) {
+    // Both agree with C: only a trigger that names a culprit decides.
+    if (trigger.culprit) survivor = 1 - *trigger.culprit;
+  }
+  if (survivor < 0) {
+    return give_up(agrees[kLeader] ? "the rebuilt replica agrees with both"
+                                   : "the rebuilt replica agrees with neither");
+  }
+  const int loser = 1 - survivor;
+  event.voted_out =
+      loser == kLeader ? ReplicaRole::kLeader : ReplicaRole::kFollower;
+  std::unique_ptr<Replica>& loser_ptr = loser == kLeader ? leader_ : follower_;
+  std::unique_ptr<Replica>& survivor_ptr =
+      survivor == kLeader ? leader_ : follower_;
+  std::fprintf(stderr,
+               "xvirt: replica %s rebuilt from the checkpoint at ESN %llu "
+               "agrees with the %s (%s); the %s (%s) is voted out\n",
+               c.name.c_str(), static_cast<unsigned long long>(verified_esn_),
+               RoleName(survivor), survivor_ptr->name.c_str(), RoleName(loser),
+               loser_ptr->name.c_str());
+
+  // The gate: C takes the loser's slot and re-submits what it emitted since
+  // the checkpoint; what was released already is checked, not re-released.
+  const int slot = *loser_ptr->sink->slot();
+  loser_ptr->sink->set_slot(std::nullopt);
+  gate_.ReplaceSlot(slot);
+  if (gate_.diverged()) gate_.ClearDivergence();
+  c.sink->set_slot(slot);
+  for (const GateOutput& o : c.sink->trail()) {
+    if (!gate_.Submit(slot, o.esn, o.view()).ok()) {
+      return give_up("the rebuilt replica's outputs disagree with the gate: " +
+                     (gate_.divergence() ? gate_.divergence()->ToString()
+                                         : std::string("?")));
+    }
+  }
+
+  if (loser == kLeader) {
+    // Promote the follower. What it had not taken from the log yet was
+    // placed by the faulty leader: back to the back-ends' queue, for it as
+    // the new leader.
+    // Where the promoted follower is in its rendezvous says what of the
+    // log it has seen: the inputs at its exit once it applied them (more
+    // may come while it waits halted), the marks once it took them.
+    Machine& f = *follower_->machine;
+    using Step = Machine::RendezvousStep;
+    const Step step = f.rendezvous_step();
+    const bool applied =
+        step == Step::kInject || step == Step::kObserve || step == Step::kDone;
+    const bool took = step != Step::kApply && step != Step::kApplyAndWake;
+    const uint64_t finished = applied ? f.esn() : f.esn() - 1;
+    const uint64_t marks_through = took ? f.esn() : f.esn() - 1;
+    const uint64_t cut = log_.position(follower_->reader);
+    if (rebuilt->position > cut) {
+      return give_up("the rebuilt replica is ahead of the promoted follower");
+    }
+    env_.Requeue(log_.TruncateAt(cut, finished, marks_through));
+    log_.RemoveReader(follower_->reader);
+    follower_->reader = -1;
+    leader_ = std::move(follower_);
+  } else {
+    log_.RemoveReader(follower_->reader);
+  }
+  follower_ = std::move(rebuilt->replica);
+  follower_->reader = log_.AddReader(rebuilt->position);
+  event.recovered = true;
+  event.recovery_ms = MsSince(trigger.detected_ns);
+  outcome_.divergences.push_back(event);
+  std::fprintf(stderr,
+               "xvirt: recovered in %.1f ms; replicas %s (leader) and "
+               "%s (follower) go on\n",
+               *event.recovery_ms, leader_->name.c_str(),
+               follower_->name.c_str());
+  return true;
+}
+
+absl::StatusOr<ReplicatedOutcome> ReplicatedRun::Run() {
+  start_ns_ = HostClock::MonotonicNs();
+  last_checkpoint_ns_ = start_ns_;
+  env_.StartClock(leader_->machine->platform().clock().now_ns());
+  for (;;) {
+    auto trigger = RunEpoch();
+    if (!trigger.ok()) return trigger.status();
+    if (!*trigger) break;
+    auto recovered = Recover(**trigger);
+    if (!recovered.ok()) return recovered.status();
+    if (!*recovered) break;
+    // An end the vote settled: the survivor had ended, and C with it.
+    if ((*trigger)->kind == DivergenceTrigger::kEnd && leader_->ended &&
+        leader_->ended->reason != StopReason::kStopPoint) {
+      leader_result_ = *leader_->ended;
+      if (!gate_.diverged() && gate_.stats().pending[0] == 0 &&
+          gate_.stats().pending[1] == 0) {
+        break;
+      }
+      FailSafe("outputs left unmatched after the vote at the end");
+      break;
+    }
+  }
+  released_.DrainTo(env_);
+  if (absl::Status s = env_.Finish(); !s.ok()) return s;
+
+  if (leader_result_) {
+    outcome_.result = *leader_result_;
+  } else {
+    outcome_.result.esn = leader_->machine->esn();
+    outcome_.result.reason = StopReason::kInterrupted;
+    outcome_.result.message = outcome_.fail_safe.value_or("stopped");
+  }
+  if (outcome_.fail_safe) outcome_.final_state_hash.reset();
+  outcome_.stats = leader_->machine->stats();
+  outcome_.outputs_released = gate_.stats().released;
+  outcome_.output_latency = gate_.latency();
+  if (injector_ && injector_->injected()) {
+    outcome_.injected = injector_->description();
+    outcome_.injected_at_ms = (injector_->injected_at_ns() - start_ns_) / 1e6;
+  }
+  return outcome_;
+}
 
 }  // namespace
 
@@ -294,129 +1099,9 @@ absl::StatusOr<ReplicatedOutcome> RunReplicated(
   if (config.memory_base != nullptr) {
     return absl::InvalidArgumentError("RunReplicated makes its own base");
   }
-  if (options.inject && options.inject->kind == FaultKind::kHang) {
-    return absl::UnimplementedError(
-        "hang faults need hang detection, which RunReplicated lacks");
-  }
-  auto base = MemoryBase::Create(config.memory_bytes);
-  if (!base.ok()) return base.status();
-  config.memory_base = *base;
-
-  LogChannel channel(options.channel_capacity);
-  const int follower_consumer = channel.AddConsumer();
-  PairState state(&channel);
-  ReleaseQueue released;
-  OutputGate gate(&released);
-  GateSlotSink leader_sink(&gate, kLeader, &state);
-  GateSlotSink follower_sink(&gate, kFollower, &state);
-
-  auto leader = Machine::Create(kvm, config, &leader_sink);
-  if (!leader.ok()) return leader.status();
-  leader_sink.set_machine(leader->get());
-  auto loaded = (*leader)->BootMultiboot(kernel, kernel_name, boot);
-  if (!loaded.ok()) return loaded.status();
-  auto start = CaptureCheckpoint(**leader);
-  if (!start.ok()) return start.status();
-  auto follower = RestoreCheckpoint(kvm, *start, &follower_sink);
-  if (!follower.ok()) return follower.status();
-  follower_sink.set_machine(follower->get());
-  Machine& a = **leader;
-  Machine& b = **follower;
-
-  ReplicatedOutcome outcome;
-  PageMerger merger(*base, MergePolicy{});
-  auto verify = [&](uint64_t esn) -> std::optional<std::string> {
-    auto v = VerifyReplicas(a, b);
-    if (!v.ok()) return std::string(v.status().message());
-    if (!v->verified()) return "checkpoint mismatch: " + v->Describe();
-    ReplicaPages pages[] = {{&a.memory(), &a.dirty()},
-                            {&b.memory(), &b.dirty()}};
-    auto merged = merger.MergeVerified(pages);
-    if (!merged.ok()) return std::string(merged.status().message());
-    gate.Verified(esn);
-    ++outcome.checkpoints_verified;
-    return std::nullopt;
-  };
-  // Start from one verified, shared state (the loaded kernel merged).
-  if (auto failed = verify(0)) return absl::InternalError(*failed);
-
-  ReplicaObserver leader_observer(kLeader, options.checkpoint_every, &state,
-                                  &channel, verify);
-  ReplicaObserver follower_observer(kFollower, options.checkpoint_every, &state,
-                                    &channel, verify);
-  RunObserver* observers[2] = {&leader_observer, &follower_observer};
-  std::optional<FaultInjector> injector;
-  if (options.inject) {
-    const int slot =
-        options.inject->replica == ReplicaRole::kLeader ? kLeader : kFollower;
-    injector.emplace(*options.inject, observers[slot]);
-    observers[slot] = &*injector;
-  }
-  LeaderInputs leader_inputs(&env, &released, &gate, &state);
-  FollowerInputs follower_inputs(&channel, follower_consumer, &state);
-
-  env.StartClock(a.platform().clock().now_ns());
-  absl::StatusOr<RunResult> leader_result, follower_result;
-  std::thread follower_thread([&] {
-    follower_result =
-        RunMachine(b, follower_inputs, {.observer = observers[kFollower]});
-    if (!follower_result.ok()) {
-      state.Fail("follower: " +
-                 std::string(follower_result.status().message()));
-    }
-  });
-  leader_result = RunMachine(a, leader_inputs,
-                             {.timeout_seconds = options.timeout_seconds,
-                              .observer = observers[kLeader]},
-                             controller);
-  state.LeaderEnded(a.esn());
-  channel.Close();
-  if (!leader_result.ok()) {
-    state.Fail("leader: " + std::string(leader_result.status().message()));
-  }
-  follower_thread.join();
-
-  if (!state.failure() && follower_result.ok() && leader_result.ok()) {
-    if (b.esn() != a.esn()) {
-      state.Fail(absl::StrFormat(
-          "the follower ended at ESN %d, the leader at %d", b.esn(), a.esn()));
-    } else if (leader_result->stopped_at_exit_boundary) {
-      auto v = VerifyReplicas(a, b);
-      if (!v.ok()) return v.status();
-      if (!v->verified()) {
-        state.Fail("final state mismatch: " + v->Describe());
-      } else {
-        auto hash = a.StateHash();
-        if (!hash.ok()) return hash.status();
-        outcome.final_state_hash = *hash;
-      }
-    }
-    const OutputGateStats gs = gate.stats();
-    if (!state.failure() &&
-        (gs.pending[kLeader] != 0 || gs.pending[kFollower] != 0)) {
-      state.Fail(absl::StrFormat(
-          "outputs left unmatched at the end: %d from the leader, %d from "
-          "the follower",
-          gs.pending[kLeader], gs.pending[kFollower]));
-    }
-  }
-  released.DrainTo(env);
-  if (absl::Status s = env.Finish(); !s.ok()) return s;
-
-  outcome.divergence = state.failure();
-  if (leader_result.ok()) {
-    outcome.result = *leader_result;
-  } else {
-    outcome.result.esn = a.esn();
-    outcome.result.reason = StopReason::kInterrupted;
-    outcome.result.message = std::string(leader_result.status().message());
-  }
-  outcome.stats = a.stats();
-  outcome.outputs_released = gate.stats().released;
-  outcome.output_latency = gate.latency();
-  if (injector && injector->injected())
-    outcome.injected = injector->description();
-  return outcome;
+  ReplicatedRun run(kvm, std::move(config), env, options, controller);
+  if (absl::Status s = run.Start(kernel, kernel_name, boot); !s.ok()) return s;
+  return run.Run();
 }
 
 }  // namespace xv

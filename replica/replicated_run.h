@@ -1,14 +1,20 @@
 // RunReplicated: one guest run as two replicas (DESIGN §4) — a leader that
-// takes the live inputs and a follower that consumes them through the
-// LogChannel at the same ESNs, each on its own thread, both views of one
-// copy-on-write base. Every output passes the OutputGate: it reaches the
-// back-ends only once both replicas produced it. Every `checkpoint_every`
-// exits both stop, are verified (VerifyReplicas) and merged (PageMerger).
+// takes the live inputs and a follower that applies them at the same ESNs,
+// each on its own thread (pinned to its own core when there are two), both
+// views of one copy-on-write base. Every output passes the OutputGate: it
+// reaches the back-ends only once both replicas produced it. At ESNs the
+// leader chooses (every N exits or every T ms) both stop, are verified
+// (VerifyReplicas) and merged (PageMerger), and the verified state is kept
+// as the checkpoint a third replica starts from.
 //
-// This first version detects divergence (an output mismatch, a checkpoint
-// mismatch, a replica that fails) and stops fail-safe: nothing unverified is
-// released, and the report says what diverged. Recovery by a third replica
-// and the vote are still to come (issue 5).
+// Divergence (an output mismatch, a checkpoint mismatch, a replica that
+// crashes, a replica that hangs, different ends) stops both replicas. A
+// third replica C is restored from the last verified checkpoint and replays
+// the retained log to the divergence point; a 2-of-3 vote names the faulty
+// replica, which is destroyed, and C takes its place (a faulty leader is
+// replaced by promoting the follower; the inputs the follower had not yet
+// taken are re-queued for it). Without a majority the run stops fail-safe:
+// nothing unverified is ever released.
 #ifndef EXTRAVIRT_REPLICA_REPLICATED_RUN_H_
 #define EXTRAVIRT_REPLICA_REPLICATED_RUN_H_
 
@@ -16,6 +22,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "base/hash128.h"
@@ -29,28 +36,55 @@
 namespace xv {
 
 struct ReplicaOptions {
-  // Verified checkpoints every this many exits; 0: only at the end.
+  // Verified checkpoints every this many exits; 0: none by count.
   uint64_t checkpoint_every = 20'000;
+  // And/or every this many milliseconds of the leader's wall time.
+  std::optional<double> checkpoint_ms;
   std::optional<double> timeout_seconds;
+  // A replica that stays behind the other this long without reaching a
+  // further exit is hung (a wait for inputs does not count).
+  double hang_timeout_seconds = 2.0;
+  // How far (in log entries) the follower may lag before the leader waits.
   size_t channel_capacity = 4096;
-  // A fault to inject into one replica (tests, campaigns). Not a hang: the
-  // run cannot detect one yet, and would wait for it forever.
+  // A fault to inject into one replica (tests, campaigns).
   std::optional<FaultSpec> inject;
+  // Pin the leader and the follower to separate cores when there are two.
+  bool pin_threads = true;
+};
+
+enum class DivergenceTrigger { kOutput, kCheckpoint, kCrash, kHang, kEnd };
+std::string_view DivergenceTriggerName(DivergenceTrigger trigger);
+
+// One divergence and what came of it.
+struct DivergenceEvent {
+  uint64_t esn = 0;  // where it was detected: the divergence point
+  DivergenceTrigger trigger = DivergenceTrigger::kOutput;
+  std::string detail;  // what differed, for people
+  // Who the vote named faulty; unset when there was no majority.
+  std::optional<ReplicaRole> voted_out;
+  bool recovered = false;
+  // Detection to both replicas running again (recovered only).
+  std::optional<double> recovery_ms;
+  // Host time from the start of the run to detection.
+  double detected_at_ms = 0;
 };
 
 struct ReplicatedOutcome {
-  RunResult result;  // the leader's run
-  ExitStats stats;   // the leader's exits
+  RunResult result;  // the (last) leader's run
+  ExitStats stats;   // the (last) leader's exits
   uint64_t checkpoints_verified = 0;
   uint64_t outputs_released = 0;
-  // Set when the replicas diverged: what, where; the run stopped fail-safe.
-  std::optional<std::string> divergence;
+  // Every divergence, in order. The run stopped fail-safe iff `fail_safe`.
+  std::vector<DivergenceEvent> divergences;
+  // Set when the run stopped fail-safe: why.
+  std::optional<std::string> fail_safe;
   // Both replicas' final state, when they ended at one exit and agreed.
   std::optional<Hash128> final_state_hash;
   GateLatency output_latency;
   // What the injected fault did ("rbx bit 3 flipped at ESN 40 (follower)"),
-  // if it was reached.
+  // if it was reached, and when (host time from the start of the run).
   std::optional<std::string> injected;
+  std::optional<double> injected_at_ms;
 };
 
 // `config.memory_base` must be unset (the run makes its own base). Errors
