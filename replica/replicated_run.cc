@@ -149,11 +149,15 @@ class ReplicaSink : public OutputSink {
 struct Replica {
   std::string name;  // "A", "B", "C", ... for reports
   std::unique_ptr<ReplicaSink> sink;
-  std::unique_ptr<Machine> machine;   // after `sink`: it emits into it
-  int reader = -1;                    // RetainedLog reader while a follower
-  FaultInjector* injector = nullptr;  // the run's, if it targets this one
+  std::unique_ptr<Machine> machine;  // after `sink`: it emits into it
+  int reader = -1;                   // RetainedLog reader while a follower
+  // The run's injected faults that target this replica, in order.
+  std::vector<FaultInjector*> injectors;
   // The last run's result, when it ended rather than being stopped.
   std::optional<RunResult> ended;
+  // The last run failed on its own (not stopped by the manager): whatever
+  // the vote finds, it cannot go on.
+  bool failed = false;
 };
 
 // The trail up to and including exit `esn`.
@@ -414,7 +418,7 @@ class ReplicatedRun {
   std::optional<Checkpoint> checkpoint_;  // the last verified one
   std::atomic<uint64_t> verified_esn_{0};
   int recoveries_since_verified_ = 0;
-  std::unique_ptr<FaultInjector> injector_;
+  std::vector<std::unique_ptr<FaultInjector>> injectors_;  // [0]: `inject`
   std::unique_ptr<Replica> leader_, follower_;
   std::atomic<EpochState*> epoch_{nullptr};
   int next_name_ = 0;
@@ -639,12 +643,12 @@ absl::Status ReplicatedRun::Start(std::span<const uint8_t> kernel,
   if (std::optional<Trigger> failed = VerifyCheckpoint(0)) {
     return absl::InternalError(failed->detail);
   }
-  if (options_.inject) {
-    Replica& target = options_.inject->replica == ReplicaRole::kLeader
-                          ? *leader_
-                          : *follower_;
-    injector_ = std::make_unique<FaultInjector>(*options_.inject);
-    target.injector = injector_.get();
+  std::vector<FaultSpec> faults = options_.also_inject;
+  if (options_.inject) faults.insert(faults.begin(), *options_.inject);
+  for (const FaultSpec& f : faults) {
+    Replica& target = f.replica == ReplicaRole::kLeader ? *leader_ : *follower_;
+    injectors_.push_back(std::make_unique<FaultInjector>(f));
+    target.injectors.push_back(injectors_.back().get());
   }
   return absl::OkStatus();
 }
@@ -688,11 +692,13 @@ absl::StatusOr<std::optional<Trigger>> ReplicatedRun::RunEpoch() {
   FollowerInputs follower_inputs(this, &epoch);
   LeaderObserver leader_observer(this, &epoch);
   FollowerObserver follower_observer(this, &epoch);
-  // A fault injector sits in front of its replica's observer.
+  // Fault injectors sit in front of their replica's observer.
   auto observer_of = [](Replica& r, RunObserver* own) -> RunObserver* {
-    if (!r.injector) return own;
-    r.injector->set_next(own);
-    return r.injector;
+    for (auto it = r.injectors.rbegin(); it != r.injectors.rend(); ++it) {
+      (*it)->set_next(own);
+      own = *it;
+    }
+    return own;
   };
   RunObserver* lobs = observer_of(*leader_, &leader_observer);
   RunObserver* fobs = observer_of(*follower_, &follower_observer);
@@ -766,7 +772,7 @@ absl::StatusOr<std::optional<Trigger>> ReplicatedRun::RunEpoch() {
     leader_stop.RequestStop();
     follower_stop.RequestStop();
     for (Replica* r : {leader_.get(), follower_.get()}) {
-      if (r->injector) r->injector->ReleaseHang();
+      for (FaultInjector* i : r->injectors) i->ReleaseHang();
     }
   }
   if (leader_thread) leader_thread->join();
@@ -782,6 +788,13 @@ absl::StatusOr<std::optional<Trigger>> ReplicatedRun::RunEpoch() {
   };
   if (natural(lres)) leader_->ended = *lres;
   if (natural(fres)) follower_->ended = *fres;
+  // Aborted: stopped by the manager; cancelled: a hang released.
+  auto failed = [](const absl::StatusOr<RunResult>& r) {
+    return !r.ok() && !absl::IsAborted(r.status()) &&
+           !absl::IsCancelled(r.status());
+  };
+  leader_->failed = failed(lres);
+  follower_->failed = failed(fres);
   if (lres.ok()) leader_result_ = *lres;
   if (epoch.interrupted()) {
     RunResult r;
@@ -901,6 +914,9 @@ absl::StatusOr<bool> ReplicatedRun::Recover(const Trigger& trigger) {
                                follower_->machine->esn()};
   bool candidate[2] = {true, true};
   if (trigger.culprit) candidate[*trigger.culprit] = false;
+  for (int role : {kLeader, kFollower}) {
+    if (replica_of[role]->failed) candidate[role] = false;
+  }
   // Where C stops, and how each candidate is compared with it there.
   VotePoint point;
   bool compare_states = false;
@@ -1082,9 +1098,10 @@ absl::StatusOr<ReplicatedOutcome> ReplicatedRun::Run() {
   outcome_.stats = leader_->machine->stats();
   outcome_.outputs_released = gate_.stats().released;
   outcome_.output_latency = gate_.latency();
-  if (injector_ && injector_->injected()) {
-    outcome_.injected = injector_->description();
-    outcome_.injected_at_ms = (injector_->injected_at_ns() - start_ns_) / 1e6;
+  if (options_.inject && injectors_[0]->injected()) {
+    outcome_.injected = injectors_[0]->description();
+    outcome_.injected_at_ms =
+        (injectors_[0]->injected_at_ns() - start_ns_) / 1e6;
   }
   return outcome_;
 }

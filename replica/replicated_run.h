@@ -48,6 +48,9 @@ struct ReplicaOptions {
   size_t channel_capacity = 4096;
   // A fault to inject into one replica (tests, campaigns).
   std::optional<FaultSpec> inject;
+  // More faults, e.g. one in each replica so that no majority exists
+  // (tests of the fail-safe stop). Not reported in `injected`.
+  std::vector<FaultSpec> also_inject;
   // Pin the leader and the follower to separate cores when there are two.
   bool pin_threads = true;
 };

@@ -48,7 +48,8 @@ struct RunOutput {
 // One run of `c`, plain or replicated, with a fresh copy of its disk.
 RunOutput RunCase(const Case& c, bool replicated,
                   std::optional<FaultSpec> inject = std::nullopt,
-                  double hang_timeout_seconds = 2) {
+                  double hang_timeout_seconds = 2,
+                  std::vector<FaultSpec> also_inject = {}) {
   const std::string tag = c.label + (replicated ? "_rep" : "_plain");
   const std::string out = TempPath(tag + ".out");
   SerialBackendSpec spec{.output = "file:" + out};
@@ -105,7 +106,8 @@ RunOutput RunCase(const Case& c, bool replicated,
                            {.checkpoint_every = c.checkpoint_every,
                             .timeout_seconds = 60,
                             .hang_timeout_seconds = hang_timeout_seconds,
-                            .inject = inject});
+                            .inject = inject,
+                            .also_inject = also_inject});
     EXPECT_TRUE(r.ok()) << r.status();
     if (r.ok()) {
       run.exit_status = r->result.exit_status;
@@ -232,6 +234,32 @@ TEST(ReplicatedRunFaultTest, InputArrivingDuringRecoveryIsNotLost) {
     EXPECT_TRUE(ExpectMaskedOrRecovered(clean, rep, fault)) << spec;
     EXPECT_EQ(rep.output, ReadText(RunfilePath("guest/testdata/kvstore.out")))
         << spec;
+  }
+}
+
+// A fault in each replica, different ones, before the same checkpoint: the
+// rebuilt replica agrees with neither, so there is no majority. (Faults
+// one after the other are each recovered in turn.) The run stops fail-safe, and
+// what was released is a prefix of the fault-free output, nothing the faulty
+// replicas produced.
+TEST(ReplicatedRunFaultTest, NoMajorityStopsFailSafeWithAVerifiedPrefix) {
+  XV_SKIP_WITHOUT_KVM();
+  const RunOutput clean = RunCase(kKvstore, false);
+  for (auto [first, second] :
+       {std::pair{"mem:0x1a5000:0@120:leader", "mem:0x1a5000:1@120:follower"},
+        std::pair{"reg:rsp:3@100:leader", "reg:rsp:4@100:follower"}}) {
+    const RunOutput rep =
+        RunCase(kKvstore, true, Fault(first), 0.5, {Fault(second)});
+    ASSERT_TRUE(rep.replicated);
+    const ReplicatedOutcome& o = *rep.replicated;
+    EXPECT_TRUE(o.fail_safe) << first << " + " << second;
+    ASSERT_FALSE(o.divergences.empty());
+    EXPECT_FALSE(o.divergences.back().recovered);
+    EXPECT_FALSE(o.divergences.back().voted_out);
+    EXPECT_LT(rep.output.size(), clean.output.size());
+    EXPECT_TRUE(clean.output.starts_with(rep.output))
+        << first << " + " << second << " released:\n"
+        << rep.output;
   }
 }
 
