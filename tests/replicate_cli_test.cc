@@ -92,5 +92,17 @@ TEST(ReplicateCliTest, AnInjectedFaultIsRecovered) {
   EXPECT_THAT(bad_timeout.err, HasSubstr("hang-timeout"));
 }
 
+// The demo tells the whole story, and fails if the story goes wrong.
+TEST(ReplicateCliTest, DemoShowsAFaultDetectedVotedOutAndRecovered) {
+  XV_SKIP_WITHOUT_KVM();
+  auto demo = RunProcess({Xvirt(), "demo"});
+  ASSERT_EQ(demo.exit_status, 0) << demo.out << demo.err;
+  EXPECT_THAT(demo.out, HasSubstr("BYE commands=8 keys=1"));
+  EXPECT_THAT(demo.out, HasSubstr("voted out: the leader; recovered in"));
+  EXPECT_THAT(demo.out, HasSubstr("output identical to the plain run's; "
+                                  "nothing unverified was released"));
+  EXPECT_THAT(demo.err, HasSubstr("rebuilt from the checkpoint"));
+}
+
 }  // namespace
 }  // namespace xv
