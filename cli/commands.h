@@ -35,6 +35,9 @@ int LogCommand(const Invocation& inv);
 const CommandSpec& ReplicateCommandSpec();
 int ReplicateCommand(const Invocation& inv);
 
+const CommandSpec& CampaignCommandSpec();
+int CampaignCommand(const Invocation& inv);
+
 const CommandSpec& DemoCommandSpec();
 int DemoCommand(const Invocation& inv);
 

@@ -25,6 +25,7 @@ const Command kCommands[] = {
     {RecordCommandSpec, RecordCommand},
     {ReplayCommandSpec, ReplayCommand},
     {ReplicateCommandSpec, ReplicateCommand},
+    {CampaignCommandSpec, CampaignCommand},
     {LogCommandSpec, LogCommand},
     {GuestsCommandSpec, GuestsCommand},
     {DemoCommandSpec, DemoCommand},

@@ -63,7 +63,7 @@ struct GoldenRun {
 // One divergence as the replica manager reported it (DivergenceEvent).
 struct FaultRunDivergence {
   uint64_t esn = 0;
-  std::string trigger;  // "output", "checkpoint", "crash", "hang", "end"
+  std::string trigger;  // DivergenceTriggerName(): what detected it
   bool recovered = false;
   std::optional<double> recovery_ms;
   double detected_at_ms = 0;  // from the start of the run
