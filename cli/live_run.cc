@@ -63,6 +63,12 @@ absl::StatusOr<LiveSetup> PrepareLiveRun(const RunSettings& settings) {
   return setup;
 }
 
+// The kernel's file name, as a log header names it.
+std::string KernelName(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  return path.substr(slash == std::string::npos ? 0 : slash + 1);
+}
+
 }  // namespace
 
 absl::StatusOr<ReplicatedOutcome> RunGuestReplicated(
@@ -73,6 +79,12 @@ absl::StatusOr<ReplicatedOutcome> RunGuestReplicated(
   auto kvm = KvmSystem::Open();
   if (!kvm.ok()) return kvm.status();
   options.timeout_seconds = settings.timeout_seconds;
+  if (options.record) {
+    RecordedMachine& m = options.record->machine;
+    m.kernel_name = KernelName(settings.kernel_path);
+    m.kernel_image = setup->image;
+    m.cmdline = settings.cmdline;
+  }
   return RunReplicated(*kvm, setup->config, setup->image, settings.kernel_path,
                        setup->boot, *setup->env, options, controller);
 }
@@ -103,9 +115,7 @@ absl::StatusOr<LiveRunOutcome> RunGuestLive(const RunSettings& settings,
       (*machine)->BootMultiboot(image, settings.kernel_path, boot_options);
   if (!kernel.ok()) return kernel.status();
   if (recorder) {
-    const size_t slash = settings.kernel_path.rfind('/');
-    RecordedMachine recorded{.kernel_name = settings.kernel_path.substr(
-                                 slash == std::string::npos ? 0 : slash + 1),
+    RecordedMachine recorded{.kernel_name = KernelName(settings.kernel_path),
                              .kernel_image = image,
                              .cmdline = settings.cmdline};
     if (absl::Status s = recorder->Start(record->log_path, **machine,

@@ -25,7 +25,8 @@ const CommandSpec& ReplicateCommandSpec() {
         .name = "replicate",
         .usage =
             "replicate KERNEL [run options] [--checkpoint-every N] "
-            "[--checkpoint-ms T] [--hang-timeout S] [--inject SPEC] [--json]",
+            "[--checkpoint-ms T] [--hang-timeout S] [--inject SPEC] "
+            "[--record LOG] [--json]",
         .summary = "run a kernel as two replicas that check each other",
         .description =
             "Runs KERNEL as 'run' does, but as two replicas on two threads:\n"
@@ -58,6 +59,11 @@ const CommandSpec& ReplicateCommandSpec() {
     s.options.push_back({"hang-timeout", "S",
                          "a replica that stays this many seconds behind the "
                          "other without progress is hung (default 2)"});
+    s.options.push_back(
+        {"record", "LOG",
+         "write the verified nondeterminism log to LOG ('xvirt replay LOG' "
+         "replays it); a run that stops fail-safe is logged up to its last "
+         "verified checkpoint"});
     s.options.push_back(
         {"inject", "SPEC",
          "inject one fault: reg:REG:BIT@ESN, mem:GPA:BIT@ESN, hang@ESN or "
@@ -118,6 +124,13 @@ int ReplicateCommand(const Invocation& inv) {
     options.inject = *fault;
   }
 
+  if (std::optional<std::string> log = args->Get("record")) {
+    if (log->empty())
+      return Fail(kExitUsage, "replicate: --record needs a path", json);
+    options.record = ReplicaRecording{.path = *log};
+    options.record->options.checkpoint_interval = options.checkpoint_every;
+  }
+
   RunController controller;
   StopSignals signals(&controller);
   auto outcome = RunGuestReplicated(*settings, &controller, options);
@@ -151,6 +164,11 @@ int ReplicateCommand(const Invocation& inv) {
     j["fail_safe"] = outcome->fail_safe
                          ? nlohmann::ordered_json(*outcome->fail_safe)
                          : nlohmann::ordered_json(nullptr);
+    if (outcome->recorded) {
+      j["recorded"] = {{"inputs", outcome->recorded->inputs},
+                       {"outputs", outcome->recorded->outputs},
+                       {"checkpoints", outcome->recorded->checkpoints}};
+    }
     j["injected"] = outcome->injected
                         ? nlohmann::ordered_json(*outcome->injected)
                         : nlohmann::ordered_json(nullptr);

@@ -62,9 +62,8 @@ std::string CheckpointFilePath(const std::string& log_path, uint64_t esn) {
   return absl::StrFormat("%s/%d.xvcp", CheckpointDirPath(log_path), esn);
 }
 
-absl::Status MachineRecorder::Start(const std::string& path, Machine& machine,
-                                    RecordedMachine recorded,
-                                    const RecorderOptions& options) {
+absl::Status DescribeRecordedMachine(Machine& machine,
+                                     RecordedMachine& recorded) {
   timespec now{};
   clock_gettime(CLOCK_REALTIME, &now);
   recorded.recorded_by = "xvirt";
@@ -73,12 +72,22 @@ absl::Status MachineRecorder::Start(const std::string& path, Machine& machine,
   recorded.memory_bytes = machine.config().memory_bytes;
   recorded.disk_sectors = machine.config().platform.disk_sectors;
   recorded.rtc_epoch_seconds = machine.config().platform.rtc_epoch_seconds;
+  recorded.cpuid.clear();
   for (const kvm_cpuid_entry2& e : machine.cpuid()) {
     recorded.cpuid.push_back(ToCpuidLeaf(e));
   }
   auto hash = machine.StateHash();
   if (!hash.ok()) return hash.status();
   recorded.initial_state_hash = *hash;
+  return absl::OkStatus();
+}
+
+absl::Status MachineRecorder::Start(const std::string& path, Machine& machine,
+                                    RecordedMachine recorded,
+                                    const RecorderOptions& options) {
+  if (absl::Status s = DescribeRecordedMachine(machine, recorded); !s.ok()) {
+    return s;
+  }
   origin_ = RecordingOrigin(recorded);
   log_path_ = path;
   if (store_checkpoints_) {

@@ -29,6 +29,12 @@ kvm_cpuid_entry2 ToKvmCpuid(const CpuidLeaf& leaf);
 // in the same state).
 Hash128 RecordingOrigin(const RecordedMachine& header);
 
+// Completes a log header with what `machine` says of itself (memory, disk,
+// RTC epoch, CPUID, initial state hash) and who recorded it when. Call
+// after the kernel was loaded and before the run.
+absl::Status DescribeRecordedMachine(Machine& machine,
+                                     RecordedMachine& recorded);
+
 class MachineRecorder : public RunObserver, public OutputSink {
  public:
   // Outputs go on to `next` (the live back-ends). `extra` (optional) sees

@@ -394,6 +394,9 @@ class ReplicatedRun {
   // Does C agree with `r` at the vote point? (`states`: compare states.)
   absl::StatusOr<bool> Agrees(Replica& c, Replica& r, uint64_t through_esn,
                               bool states);
+  // The End of a recording: the whole run, or up to the last verified
+  // checkpoint when the run did not end verified.
+  absl::Status FinishRecording();
   void FailSafe(std::string why) {
     if (!outcome_.fail_safe) outcome_.fail_safe = std::move(why);
   }
@@ -415,6 +418,8 @@ class ReplicatedRun {
   RetainedLog log_;
   HangDetector hangs_;
   std::unique_ptr<PageMerger> merger_;
+  std::unique_ptr<VerifiedLogWriter> recorder_;
+  absl::Status record_error_;
   std::optional<Checkpoint> checkpoint_;  // the last verified one
   std::atomic<uint64_t> verified_esn_{0};
   int recoveries_since_verified_ = 0;
@@ -627,6 +632,12 @@ absl::Status ReplicatedRun::Start(std::span<const uint8_t> kernel,
   leader_->sink->set_machine(leader_->machine.get());
   auto loaded = leader_->machine->BootMultiboot(kernel, kernel_name, boot);
   if (!loaded.ok()) return loaded.status();
+  if (options_.record) {
+    auto recorder =
+        VerifiedLogWriter::Create(*leader_->machine, *options_.record);
+    if (!recorder.ok()) return recorder.status();
+    recorder_ = std::move(*recorder);
+  }
   auto start = CaptureCheckpoint(*leader_->machine);
   if (!start.ok()) return start.status();
   follower_ = NewReplica("B");
@@ -672,6 +683,16 @@ std::optional<Trigger> ReplicatedRun::VerifyCheckpoint(uint64_t esn) {
   auto cp = CaptureCheckpoint(a);
   if (!cp.ok()) return fail(std::string(cp.status().message()));
   checkpoint_ = std::move(*cp);
+  if (recorder_) {
+    absl::Status s = recorder_->WriteThrough(
+        esn, log_.EntriesFrom(log_.Begin()), leader_->sink->trail(),
+        checkpoint_->state_hash);
+    if (!s.ok()) {
+      // The run goes on; the recording is lost, and the run says so.
+      record_error_ = s;
+      recorder_.reset();
+    }
+  }
   gate_.Verified(esn);
   log_.TrimThrough(esn);
   leader_->sink->ClearTrail();
@@ -716,7 +737,7 @@ absl::StatusOr<std::optional<Trigger>> ReplicatedRun::RunEpoch() {
                 .culprit = role});
   };
   std::thread follower_thread([&] {
-    PinToCpu(1);
+    if (options_.pin_threads) PinToCpu(1);
     fres = RunMachine(*follower_->machine, follower_inputs, {.observer = fobs},
                       &follower_stop);
     if (!fres.ok()) crashed(kFollower, *follower_, fres.status());
@@ -735,7 +756,7 @@ absl::StatusOr<std::optional<Trigger>> ReplicatedRun::RunEpoch() {
     epoch.ThreadDone();
   } else {
     leader_thread.emplace([&] {
-      PinToCpu(0);
+      if (options_.pin_threads) PinToCpu(0);
       lres =
           RunMachine(*leader_->machine, leader_inputs,
                      {.timeout_seconds = RemainingSeconds(), .observer = lobs},
@@ -1061,6 +1082,41 @@ absl::StatusOr<bool> ReplicatedRun::Recover(const Trigger& trigger) {
   return true;
 }
 
+absl::Status ReplicatedRun::FinishRecording() {
+  if (!record_error_.ok()) return record_error_;
+  if (!recorder_) return absl::OkStatus();
+  if (outcome_.fail_safe || !leader_result_ ||
+      leader_result_->reason == StopReason::kInterrupted) {
+    // Only what was verified: the log ends at the last verified checkpoint.
+    RunResult r;
+    r.reason = StopReason::kStopPoint;
+    r.esn = verified_esn_;
+    r.exit_status = StopExitStatus(r.reason, 0);
+    r.message = "stopped at the last verified checkpoint";
+    if (absl::Status s = recorder_->Finish(r, {}, {}, /*end_rendezvous=*/true,
+                                           checkpoint_->state_hash);
+        !s.ok()) {
+      return s;
+    }
+  } else {
+    const RunResult& r = *leader_result_;
+    const bool end_rendezvous =
+        leader_->machine->rendezvous_step() == Machine::RendezvousStep::kDone &&
+        (r.reason == StopReason::kTimeout ||
+         r.reason == StopReason::kStopPoint);
+    if (absl::Status s = recorder_->Finish(
+            r, log_.EntriesFrom(log_.Begin()), leader_->sink->trail(),
+            end_rendezvous,
+            r.stopped_at_exit_boundary ? outcome_.final_state_hash
+                                       : std::nullopt);
+        !s.ok()) {
+      return s;
+    }
+  }
+  outcome_.recorded = recorder_->stats();
+  return absl::OkStatus();
+}
+
 absl::StatusOr<ReplicatedOutcome> ReplicatedRun::Run() {
   start_ns_ = HostClock::MonotonicNs();
   last_checkpoint_ns_ = start_ns_;
@@ -1086,6 +1142,7 @@ absl::StatusOr<ReplicatedOutcome> ReplicatedRun::Run() {
   }
   released_.DrainTo(env_);
   if (absl::Status s = env_.Finish(); !s.ok()) return s;
+  if (absl::Status s = FinishRecording(); !s.ok()) return s;
 
   if (leader_result_) {
     outcome_.result = *leader_result_;

@@ -32,6 +32,7 @@
 #include "machine/run_loop.h"
 #include "replica/fault_spec.h"
 #include "replica/output_gate.h"
+#include "replica/verified_log_writer.h"
 
 namespace xv {
 
@@ -53,6 +54,8 @@ struct ReplicaOptions {
   std::vector<FaultSpec> also_inject;
   // Pin the leader and the follower to separate cores when there are two.
   bool pin_threads = true;
+  // Write the verified nondeterminism log to a file (`replicate --record`).
+  std::optional<ReplicaRecording> record;
 };
 
 enum class DivergenceTrigger { kOutput, kCheckpoint, kCrash, kHang, kEnd };
@@ -88,6 +91,8 @@ struct ReplicatedOutcome {
   // if it was reached, and when (host time from the start of the run).
   std::optional<std::string> injected;
   std::optional<double> injected_at_ms;
+  // Set when the run was recorded.
+  std::optional<RecorderStats> recorded;
 };
 
 // `config.memory_base` must be unset (the run makes its own base). Errors

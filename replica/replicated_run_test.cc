@@ -14,6 +14,7 @@
 #include "devices/serial_backend.h"
 #include "gtest/gtest.h"
 #include "kvm/kvm_test_support.h"
+#include "replay/machine_replayer.h"
 #include "replica/fault_spec.h"
 #include "tests/runfiles.h"
 #include "tests/test_files.h"
@@ -49,7 +50,8 @@ struct RunOutput {
 RunOutput RunCase(const Case& c, bool replicated,
                   std::optional<FaultSpec> inject = std::nullopt,
                   double hang_timeout_seconds = 2,
-                  std::vector<FaultSpec> also_inject = {}) {
+                  std::vector<FaultSpec> also_inject = {},
+                  const std::string& record = "") {
   const std::string tag = c.label + (replicated ? "_rep" : "_plain");
   const std::string out = TempPath(tag + ".out");
   SerialBackendSpec spec{.output = "file:" + out};
@@ -101,13 +103,21 @@ RunOutput RunCase(const Case& c, bool replicated,
       reinterpret_cast<const uint8_t*>(image.data()), image.size());
   RunOutput run;
   if (replicated) {
+    ReplicaOptions options{.checkpoint_every = c.checkpoint_every,
+                           .timeout_seconds = 60,
+                           .hang_timeout_seconds = hang_timeout_seconds,
+                           .inject = inject,
+                           .also_inject = also_inject};
+    if (!record.empty()) {
+      options.record = ReplicaRecording{
+          .path = record,
+          .machine = {.kernel_name = c.guest,
+                      .kernel_image = {kernel.begin(), kernel.end()},
+                      .cmdline = c.cmdline}};
+      options.record->options.checkpoint_interval = c.checkpoint_every;
+    }
     auto r = RunReplicated(*kvm, config, kernel, c.guest,
-                           {.cmdline = c.cmdline}, env,
-                           {.checkpoint_every = c.checkpoint_every,
-                            .timeout_seconds = 60,
-                            .hang_timeout_seconds = hang_timeout_seconds,
-                            .inject = inject,
-                            .also_inject = also_inject});
+                           {.cmdline = c.cmdline}, env, options);
     EXPECT_TRUE(r.ok()) << r.status();
     if (r.ok()) {
       run.exit_status = r->result.exit_status;
@@ -260,6 +270,43 @@ TEST(ReplicatedRunFaultTest, NoMajorityStopsFailSafeWithAVerifiedPrefix) {
     EXPECT_TRUE(clean.output.starts_with(rep.output))
         << first << " + " << second << " released:\n"
         << rep.output;
+  }
+}
+
+// `--record`: the log holds only what the replicas verified, and replays
+// with every output, checkpoint and the end checked — after a recovery
+// that cut and re-queued a hung leader's inputs, and after a fail-safe stop
+// (then up to the last verified checkpoint).
+TEST(ReplicatedRunRecordTest, TheVerifiedLogReplays) {
+  XV_SKIP_WITHOUT_KVM();
+  auto kvm = KvmSystem::Open();
+  ASSERT_TRUE(kvm.ok());
+  struct Step {
+    const char* label;
+    std::optional<FaultSpec> fault;
+    std::vector<FaultSpec> also;
+  };
+  for (const Step& step : {Step{"clean", std::nullopt, {}},
+                           Step{"leader_hang", Fault("hang@80:leader"), {}},
+                           Step{"no_majority",
+                                Fault("reg:rsp:3@100:leader"),
+                                {Fault("reg:rsp:4@100:follower")}}}) {
+    const std::string log = TempPath(std::string(step.label) + ".xvlog");
+    const RunOutput rep =
+        RunCase(kKvstore, true, step.fault, 0.3, step.also, log);
+    ASSERT_TRUE(rep.replicated);
+    ASSERT_TRUE(rep.replicated->recorded) << step.label;
+    auto replay = ReplayLog(*kvm, log, {});
+    ASSERT_TRUE(replay.ok()) << step.label << ": " << replay.status();
+    EXPECT_FALSE(replay->divergence) << step.label;
+    if (rep.replicated->fail_safe) {
+      EXPECT_EQ(replay->result.reason, StopReason::kStopPoint) << step.label;
+      EXPECT_LT(replay->result.esn, rep.replicated->result.esn);
+    } else {
+      EXPECT_EQ(replay->result.esn, rep.replicated->result.esn) << step.label;
+      EXPECT_EQ(replay->final_state_hash, rep.replicated->final_state_hash);
+      EXPECT_EQ(replay->counts.outputs, rep.replicated->recorded->outputs);
+    }
   }
 }
 
