@@ -59,8 +59,8 @@ const CommandSpec& DemoCommandSpec() {
           "     replica is rebuilt from the last verified checkpoint and\n"
           "     replays the log, the vote names the leader faulty, the\n"
           "     follower takes over, and the output is the plain run's.\n"
-          "The guest's output is shown indented; xvirt's own reports on\n"
-          "stderr.",
+          "The guest's output is shown after '|', the replica manager's\n"
+          "reports after '>'.",
   };
   return spec;
 }
@@ -147,9 +147,13 @@ int DemoCommand(const Invocation& inv) {
     return Fail(kExitCannotRun, fault.status());
   }
   const std::string faulty_out = (dir / "fault.out").string();
-  auto faulty = RunGuestReplicated(
-      settings_for(faulty_out), nullptr,
-      {.checkpoint_every = kCheckpointEvery, .inject = *fault});
+  auto faulty = RunGuestReplicated(settings_for(faulty_out), nullptr,
+                                   {.checkpoint_every = kCheckpointEvery,
+                                    .inject = *fault,
+                                    .on_event = [](const std::string& line) {
+                                      std::printf("   > %s\n", line.c_str());
+                                      std::fflush(stdout);
+                                    }});
   if (!faulty.ok()) {
     cleanup();
     return Fail(kExitCannotRun, faulty.status());

@@ -131,6 +131,9 @@ int ReplicateCommand(const Invocation& inv) {
     options.record->options.checkpoint_interval = options.checkpoint_every;
   }
 
+  options.on_event = [](const std::string& line) {
+    std::fprintf(stderr, "xvirt: %s\n", line.c_str());
+  };
   RunController controller;
   StopSignals signals(&controller);
   auto outcome = RunGuestReplicated(*settings, &controller, options);

@@ -397,6 +397,9 @@ class ReplicatedRun {
   // The End of a recording: the whole run, or up to the last verified
   // checkpoint when the run did not end verified.
   absl::Status FinishRecording();
+  void Report(const std::string& line) const {
+    if (options_.on_event) options_.on_event(line);
+  }
   void FailSafe(std::string why) {
     if (!outcome_.fail_safe) outcome_.fail_safe = std::move(why);
   }
@@ -915,13 +918,10 @@ absl::StatusOr<bool> ReplicatedRun::Recover(const Trigger& trigger) {
       .trigger = trigger.kind,
       .detail = trigger.detail,
       .detected_at_ms = (trigger.detected_ns - start_ns_) / 1e6};
-  std::fprintf(stderr, "xvirt: divergence at ESN %llu (%s): %s\n",
-               static_cast<unsigned long long>(trigger.esn),
-               std::string(DivergenceTriggerName(trigger.kind)).c_str(),
-               trigger.detail.c_str());
+  Report(absl::StrFormat("divergence at ESN %d (%s): %s", trigger.esn,
+                         DivergenceTriggerName(trigger.kind), trigger.detail));
   auto give_up = [&](std::string why) {
-    std::fprintf(stderr, "xvirt: no majority, stopping fail-safe: %s\n",
-                 why.c_str());
+    Report("no majority, stopping fail-safe: " + why);
     outcome_.divergences.push_back(event);
     FailSafe(absl::StrFormat("%s; %s", trigger.detail, why));
     return false;
@@ -1021,12 +1021,11 @@ absl::StatusOr<bool> ReplicatedRun::Recover(const Trigger& trigger) {
   std::unique_ptr<Replica>& loser_ptr = loser == kLeader ? leader_ : follower_;
   std::unique_ptr<Replica>& survivor_ptr =
       survivor == kLeader ? leader_ : follower_;
-  std::fprintf(stderr,
-               "xvirt: replica %s rebuilt from the checkpoint at ESN %llu "
-               "agrees with the %s (%s); the %s (%s) is voted out\n",
-               c.name.c_str(), static_cast<unsigned long long>(verified_esn_),
-               RoleName(survivor), survivor_ptr->name.c_str(), RoleName(loser),
-               loser_ptr->name.c_str());
+  Report(absl::StrFormat(
+      "replica %s rebuilt from the checkpoint at ESN %d agrees with the %s "
+      "(%s); the %s (%s) is voted out",
+      c.name, verified_esn_.load(), RoleName(survivor), survivor_ptr->name,
+      RoleName(loser), loser_ptr->name));
 
   // The gate: C takes the loser's slot and re-submits what it emitted since
   // the checkpoint; what was released already is checked, not re-released.
@@ -1074,11 +1073,9 @@ absl::StatusOr<bool> ReplicatedRun::Recover(const Trigger& trigger) {
   event.recovered = true;
   event.recovery_ms = MsSince(trigger.detected_ns);
   outcome_.divergences.push_back(event);
-  std::fprintf(stderr,
-               "xvirt: recovered in %.1f ms; replicas %s (leader) and "
-               "%s (follower) go on\n",
-               *event.recovery_ms, leader_->name.c_str(),
-               follower_->name.c_str());
+  Report(absl::StrFormat(
+      "recovered in %.1f ms; replicas %s (leader) and %s (follower) go on",
+      *event.recovery_ms, leader_->name, follower_->name));
   return true;
 }
 

@@ -19,6 +19,7 @@
 #define EXTRAVIRT_REPLICA_REPLICATED_RUN_H_
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -54,6 +55,9 @@ struct ReplicaOptions {
   std::vector<FaultSpec> also_inject;
   // Pin the leader and the follower to separate cores when there are two.
   bool pin_threads = true;
+  // Told each divergence, vote and recovery as it happens, one line each
+  // ("divergence at ESN 75 (checkpoint_mismatch): ..."); optional.
+  std::function<void(const std::string&)> on_event;
   // Write the verified nondeterminism log to a file (`replicate --record`).
   std::optional<ReplicaRecording> record;
 };

@@ -101,7 +101,7 @@ TEST(ReplicateCliTest, DemoShowsAFaultDetectedVotedOutAndRecovered) {
   EXPECT_THAT(demo.out, HasSubstr("voted out: the leader; recovered in"));
   EXPECT_THAT(demo.out, HasSubstr("output identical to the plain run's; "
                                   "nothing unverified was released"));
-  EXPECT_THAT(demo.err, HasSubstr("rebuilt from the checkpoint"));
+  EXPECT_THAT(demo.out, HasSubstr("rebuilt from the checkpoint"));
 }
 
 }  // namespace
