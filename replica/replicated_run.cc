@@ -920,7 +920,7 @@ absl::StatusOr<bool> ReplicatedRun::Recover(const Trigger& trigger) {
       .detected_at_ms = (trigger.detected_ns - start_ns_) / 1e6};
   Report(absl::StrFormat("divergence at ESN %d (%s): %s", trigger.esn,
                          DivergenceTriggerName(trigger.kind), trigger.detail));
-  auto give_up = [&](std::string why) {
+  auto give_up = [&](const std::string& why) {
     Report("no majority, stopping fail-safe: " + why);
     outcome_.divergences.push_back(event);
     FailSafe(absl::StrFormat("%s; %s", trigger.detail, why));
