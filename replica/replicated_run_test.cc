@@ -32,6 +32,7 @@ struct Case {
   std::string label, guest, cmdline, input;
   uint64_t disk_bytes = 0;
   uint64_t checkpoint_every = 50;
+  std::optional<double> checkpoint_ms;
   // Feed `input` through a FIFO, one line every this many ms (0: a file).
   int input_line_ms = 0;
 };
@@ -104,6 +105,7 @@ RunOutput RunCase(const Case& c, bool replicated,
   RunOutput run;
   if (replicated) {
     ReplicaOptions options{.checkpoint_every = c.checkpoint_every,
+                           .checkpoint_ms = c.checkpoint_ms,
                            .timeout_seconds = 60,
                            .hang_timeout_seconds = hang_timeout_seconds,
                            .inject = inject,
@@ -324,6 +326,13 @@ INSTANTIATE_TEST_SUITE_P(
              .disk_bytes = 1 << 20,
              .checkpoint_every = 200},
         Case{.label = "timer", .guest = "timer", .cmdline = "ticks=20"},
+        // Checkpoints by time only: the leader chooses them, the follower
+        // learns them from the log.
+        Case{.label = "timer_every_50ms",
+             .guest = "timer",
+             .cmdline = "ticks=30",
+             .checkpoint_every = 0,
+             .checkpoint_ms = 50},
         Case{.label = "memtouch",
              .guest = "memtouch",
              .cmdline = "mib=8 passes=2",
