@@ -134,12 +134,34 @@ std::map<std::string, uint64_t> ReadKbFields(const std::string& path) {
   return out;
 }
 
+// CPU time the whole machine has spent busy since boot (all CPUs: user,
+// nice, system, irq, softirq, steal), from /proc/stat.
+double BusyCpuSeconds() {
+  std::ifstream in("/proc/stat");
+  std::string cpu;
+  uint64_t user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0,
+           softirq = 0, steal = 0;
+  in >> cpu >> user >> nice >> system >> idle >> iowait >> irq >> softirq >>
+      steal;
+  return static_cast<double>(user + nice + system + irq + softirq + steal) /
+         static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+double CpuSeconds(const rusage& u) {
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) * 1e-6;
+}
+
 struct ChildRun {
   int exit_status = -1;
   double wall_seconds = 0;  // fork to exit
   uint64_t maxrss_kb = 0;   // wait4's ru_maxrss
-  MemorySample peak;        // of each field separately
-  int samples = 0;
+  MemorySample peak;        // of each field separately, after the exec
+  int samples = 0;          // of /proc/PID/status
+  int pss_samples = 0;      // of /proc/PID/smaps_rollup
+  // CPU time other processes took while the child ran, in cores (0: the
+  // machine was otherwise idle; 1: another process kept a core busy).
+  double foreign_cores = 0;
   std::string out;
   std::string err;
 };
@@ -152,6 +174,12 @@ ChildRun RunChild(const std::vector<std::string>& argv,
   const std::string out_path = options.work + "/child.out";
   const std::string err_path = options.work + "/child.err";
   ChildRun run;
+  // The child's name once it runs xvirt (comm: the first 15 bytes).
+  const std::string comm =
+      std::filesystem::path(argv[0]).filename().string().substr(0, 15);
+  rusage self_before{};
+  getrusage(RUSAGE_SELF, &self_before);
+  const double busy_before = BusyCpuSeconds();
   const double start = Now();
   const pid_t pid = fork();
   if (pid < 0) Die("fork failed");
@@ -172,12 +200,26 @@ ChildRun RunChild(const std::vector<std::string>& argv,
   std::thread sampler([&] {
     const std::string proc = "/proc/" + std::to_string(pid);
     double last_pss = 0;
+    bool exec_seen = false;
     while (!done.load()) {
-      auto status = ReadKbFields(proc + "/status");
-      std::map<std::string, uint64_t> rollup;
-      if (Now() - last_pss >= options.pss_ms / 1000.0) {
-        rollup = ReadKbFields(proc + "/smaps_rollup");
-        last_pss = Now();
+      // Before the exec the child is a copy of this process: not counted.
+      if (!exec_seen) {
+        std::string name = ReadFile(proc + "/comm");
+        if (!name.empty() && name.back() == '\n') name.pop_back();
+        exec_seen = name == comm;
+      }
+      std::map<std::string, uint64_t> status, rollup;
+      if (exec_seen) {
+        status = ReadKbFields(proc + "/status");
+        // The first sample after the exec, then every pss_ms.
+        if (last_pss == 0 || Now() - last_pss >= options.pss_ms / 1000.0) {
+          rollup = ReadKbFields(proc + "/smaps_rollup");
+          last_pss = Now();
+        }
+      }
+      if (rollup.count("Pss")) {
+        run.peak.pss_kb = std::max(run.peak.pss_kb, rollup["Pss"]);
+        ++run.pss_samples;
       }
       if (status.count("VmRSS")) {
         MemorySample& p = run.peak;
@@ -186,7 +228,6 @@ ChildRun RunChild(const std::vector<std::string>& argv,
         p.file_kb = std::max(p.file_kb, status["RssFile"]);
         p.shmem_kb = std::max(p.shmem_kb, status["RssShmem"]);
         p.hwm_kb = std::max(p.hwm_kb, status["VmHWM"]);
-        p.pss_kb = std::max(p.pss_kb, rollup["Pss"]);
         ++run.samples;
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(options.sample_ms));
@@ -197,12 +238,18 @@ ChildRun RunChild(const std::vector<std::string>& argv,
     if (errno != EINTR) Die("waitid failed");
   }
   run.wall_seconds = Now() - start;
+  const double busy_after = BusyCpuSeconds();
   done.store(true);
   sampler.join();
   int status = 0;
   rusage usage{};
   if (wait4(pid, &status, 0, &usage) != pid) Die("wait4 failed");
   run.maxrss_kb = static_cast<uint64_t>(usage.ru_maxrss);
+  rusage self_after{};
+  getrusage(RUSAGE_SELF, &self_after);
+  const double others = busy_after - busy_before - CpuSeconds(usage) -
+                        (CpuSeconds(self_after) - CpuSeconds(self_before));
+  run.foreign_cores = std::max(0.0, others / run.wall_seconds);
   run.exit_status =
       WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   run.out = ReadFile(out_path);
@@ -303,7 +350,10 @@ std::vector<Variant> MakeVariants(const Options& o, bool have_checkpoint_ms) {
 struct Sample {
   double child_wall = 0;
   double run_wall = 0;
-  double pss_mib = 0, rss_mib = 0, shmem_mib = 0, anon_mib = 0, maxrss_mib = 0;
+  std::optional<double> pss_mib;  // none when no sample came after the exec
+  double rss_mib = 0, shmem_mib = 0, anon_mib = 0, maxrss_mib = 0;
+  double foreign_cores = 0;
+  int pss_samples = 0;
   std::optional<double> latency_median_us, latency_p99_us;
   uint64_t checkpoints = 0;
   uint64_t esn = 0;
@@ -337,7 +387,9 @@ Sample Measure(const Options& o, const Guest& g, const Variant& v) {
   Sample s;
   s.child_wall = c.wall_seconds;
   s.run_wall = j["wall_seconds"].get<double>();
-  s.pss_mib = c.peak.pss_kb / 1024.0;
+  if (c.pss_samples > 0) s.pss_mib = c.peak.pss_kb / 1024.0;
+  s.pss_samples = c.pss_samples;
+  s.foreign_cores = c.foreign_cores;
   s.rss_mib = c.peak.rss_kb / 1024.0;
   s.shmem_mib = c.peak.shmem_kb / 1024.0;
   s.anon_mib = c.peak.anon_kb / 1024.0;
@@ -372,8 +424,10 @@ std::vector<double> Column(const std::vector<Sample>& samples, F f) {
 }
 
 struct Summary {
-  double child_wall, run_wall, pss, rss, shmem, anon, maxrss, checkpoints, esn;
-  std::optional<double> lat_median, lat_p99;
+  double child_wall, run_wall, rss, shmem, anon, maxrss, checkpoints, esn;
+  // Median, and the most, of the other processes' CPU use during a run.
+  double foreign_cores, foreign_cores_max;
+  std::optional<double> pss, lat_median, lat_p99;
 };
 
 Summary Summarize(const std::vector<Sample>& s) {
@@ -384,7 +438,6 @@ Summary Summarize(const std::vector<Sample>& s) {
   Summary m{};
   m.child_wall = med([](const Sample& x) { return x.child_wall; });
   m.run_wall = med([](const Sample& x) { return x.run_wall; });
-  m.pss = med([](const Sample& x) { return x.pss_mib; });
   m.rss = med([](const Sample& x) { return x.rss_mib; });
   m.shmem = med([](const Sample& x) { return x.shmem_mib; });
   m.anon = med([](const Sample& x) { return x.anon_mib; });
@@ -392,6 +445,13 @@ Summary Summarize(const std::vector<Sample>& s) {
   m.checkpoints =
       med([](const Sample& x) { return static_cast<double>(x.checkpoints); });
   m.esn = med([](const Sample& x) { return static_cast<double>(x.esn); });
+  m.foreign_cores = med([](const Sample& x) { return x.foreign_cores; });
+  m.foreign_cores_max = 0;
+  for (const Sample& x : s) {
+    m.foreign_cores_max = std::max(m.foreign_cores_max, x.foreign_cores);
+  }
+  auto pss = Column(s, [](const Sample& x) { return x.pss_mib; });
+  if (!pss.empty()) m.pss = Median(pss);
   auto lm = Column(s, [](const Sample& x) { return x.latency_median_us; });
   auto lp = Column(s, [](const Sample& x) { return x.latency_p99_us; });
   if (!lm.empty()) m.lat_median = Median(lm);
@@ -541,69 +601,84 @@ int Main(int argc, char** argv) {
   Json out = Json::object();
   out["reps"] = o.reps;
   out["sample_ms"] = o.sample_ms;
+  out["pss_ms"] = o.pss_ms;
   if (!o.json) {
     std::printf(
-        "medians of %llu interleaved rounds; ratio = replicated / plain\n",
+        "medians of %llu interleaved rounds; ratio = replicated / plain; "
+        "other = CPU other processes used during the runs (cores, median / "
+        "most)\n",
         static_cast<unsigned long long>(o.reps));
     std::printf(
-        "%-13s %-11s %8s %6s %8s %6s %6s %8s %6s %8s %6s %8s %6s %9s %9s\n",
+        "%-13s %-11s %7s %6s %7s %6s %5s %7s %6s %7s %6s %7s %6s %10s %10s "
+        "%9s\n",
         "guest", "variant", "wall s", "ratio", "run s", "ratio", "ckpts",
         "PSS MiB", "ratio", "RSS MiB", "ratio", "maxrss", "ratio", "gate p50us",
-        "gate p99us");
+        "gate p99us", "other");
   }
+  auto ratio = [](std::optional<double> a, std::optional<double> b) {
+    return a && b && *b > 0 ? std::optional<double>(*a / *b) : std::nullopt;
+  };
+  auto json = [](std::optional<double> v) {
+    return v ? Json(*v) : Json(nullptr);
+  };
   for (size_t g = 0; g < guests.size(); ++g) {
     const Summary plain = Summarize(samples[g][0]);
     Json jg = Json::object();
     for (size_t v = 0; v < variants.size(); ++v) {
       const Summary s = Summarize(samples[g][v]);
-      auto ratio = [](double a, double b) { return b > 0 ? a / b : 0; };
+      const auto wall_ratio = ratio(s.child_wall, plain.child_wall);
+      const auto run_ratio = ratio(s.run_wall, plain.run_wall);
+      const auto pss_ratio = ratio(s.pss, plain.pss);
+      const auto rss_ratio = ratio(s.rss, plain.rss);
+      const auto maxrss_ratio = ratio(s.maxrss, plain.maxrss);
       if (!o.json) {
         std::printf(
-            "%-13s %-11s %8.3f %6.3f %8.3f %6.3f %6.0f %8.1f %6.3f %8.1f "
-            "%6.3f %8.1f %6.3f %9s %9s\n",
+            "%-13s %-11s %7.3f %6s %7.3f %6s %5.0f %7s %6s %7.1f %6s %7.1f "
+            "%6s %10s %10s %4.2f/%4.2f\n",
             guests[g].name.c_str(), variants[v].name.c_str(), s.child_wall,
-            ratio(s.child_wall, plain.child_wall), s.run_wall,
-            ratio(s.run_wall, plain.run_wall), s.checkpoints, s.pss,
-            ratio(s.pss, plain.pss), s.rss, ratio(s.rss, plain.rss), s.maxrss,
-            ratio(s.maxrss, plain.maxrss), Opt(s.lat_median, "%.1f").c_str(),
-            Opt(s.lat_p99, "%.1f").c_str());
+            Opt(wall_ratio, "%.3f").c_str(), s.run_wall,
+            Opt(run_ratio, "%.3f").c_str(), s.checkpoints,
+            Opt(s.pss, "%.1f").c_str(), Opt(pss_ratio, "%.3f").c_str(), s.rss,
+            Opt(rss_ratio, "%.3f").c_str(), s.maxrss,
+            Opt(maxrss_ratio, "%.3f").c_str(),
+            Opt(s.lat_median, "%.1f").c_str(), Opt(s.lat_p99, "%.1f").c_str(),
+            s.foreign_cores, s.foreign_cores_max);
       }
       Json runs = Json::array();
       for (const Sample& x : samples[g][v]) {
-        runs.push_back(
-            {{"child_wall_s", x.child_wall},
-             {"run_wall_s", x.run_wall},
-             {"pss_mib", x.pss_mib},
-             {"rss_mib", x.rss_mib},
-             {"rss_anon_mib", x.anon_mib},
-             {"rss_shmem_mib", x.shmem_mib},
-             {"maxrss_mib", x.maxrss_mib},
-             {"memory_samples", x.memory_samples},
-             {"checkpoints", x.checkpoints},
-             {"esn", x.esn},
-             {"gate_median_us",
-              x.latency_median_us ? Json(*x.latency_median_us) : Json(nullptr)},
-             {"gate_p99_us",
-              x.latency_p99_us ? Json(*x.latency_p99_us) : Json(nullptr)}});
+        runs.push_back({{"child_wall_s", x.child_wall},
+                        {"run_wall_s", x.run_wall},
+                        {"pss_mib", json(x.pss_mib)},
+                        {"pss_samples", x.pss_samples},
+                        {"rss_mib", x.rss_mib},
+                        {"rss_anon_mib", x.anon_mib},
+                        {"rss_shmem_mib", x.shmem_mib},
+                        {"maxrss_mib", x.maxrss_mib},
+                        {"memory_samples", x.memory_samples},
+                        {"foreign_cores", x.foreign_cores},
+                        {"checkpoints", x.checkpoints},
+                        {"esn", x.esn},
+                        {"gate_median_us", json(x.latency_median_us)},
+                        {"gate_p99_us", json(x.latency_p99_us)}});
       }
-      jg[variants[v].name] = {
-          {"child_wall_s", s.child_wall},
-          {"child_wall_ratio", ratio(s.child_wall, plain.child_wall)},
-          {"run_wall_s", s.run_wall},
-          {"run_wall_ratio", ratio(s.run_wall, plain.run_wall)},
-          {"pss_mib", s.pss},
-          {"pss_ratio", ratio(s.pss, plain.pss)},
-          {"rss_mib", s.rss},
-          {"rss_ratio", ratio(s.rss, plain.rss)},
-          {"rss_shmem_mib", s.shmem},
-          {"rss_anon_mib", s.anon},
-          {"maxrss_mib", s.maxrss},
-          {"maxrss_ratio", ratio(s.maxrss, plain.maxrss)},
-          {"checkpoints", s.checkpoints},
-          {"gate_median_us",
-           s.lat_median ? Json(*s.lat_median) : Json(nullptr)},
-          {"gate_p99_us", s.lat_p99 ? Json(*s.lat_p99) : Json(nullptr)},
-          {"runs", runs}};
+      jg[variants[v].name] = {{"child_wall_s", s.child_wall},
+                              {"child_wall_ratio", json(wall_ratio)},
+                              {"run_wall_s", s.run_wall},
+                              {"run_wall_ratio", json(run_ratio)},
+                              {"pss_mib", json(s.pss)},
+                              {"pss_ratio", json(pss_ratio)},
+                              {"rss_mib", s.rss},
+                              {"rss_ratio", json(rss_ratio)},
+                              {"rss_shmem_mib", s.shmem},
+                              {"rss_anon_mib", s.anon},
+                              {"maxrss_mib", s.maxrss},
+                              {"maxrss_ratio", json(maxrss_ratio)},
+                              {"checkpoints", s.checkpoints},
+                              {"gate_median_us", json(s.lat_median)},
+                              {"gate_p99_us", json(s.lat_p99)},
+                              {"foreign_cores", s.foreign_cores},
+                              {"foreign_cores_max", s.foreign_cores_max},
+                              {"runs", runs}};
     }
     out[guests[g].name] = jg;
   }

@@ -43,6 +43,7 @@ std::ostream& operator<<(std::ostream& os, const Case& c) {
 
 struct RunOutput {
   std::string output;
+  std::string disk;  // the image after the run, when there is one
   std::optional<ReplicatedOutcome> replicated;
   int exit_status = -1;
 };
@@ -138,6 +139,7 @@ RunOutput RunCase(const Case& c, bool replicated,
   }
   if (writer) writer->join();
   run.output = ReadText(out);
+  if (c.disk_bytes) run.disk = ReadText(TempPath(tag + ".img"));
   return run;
 }
 
@@ -272,6 +274,27 @@ TEST(ReplicatedRunFaultTest, NoMajorityStopsFailSafeWithAVerifiedPrefix) {
     EXPECT_TRUE(clean.output.starts_with(rep.output))
         << first << " + " << second << " released:\n"
         << rep.output;
+  }
+}
+
+// Disk writes pass the gate too: through a hung leader voted out (its
+// pending writes dropped, the follower's released), the image ends exactly
+// as after a plain run, every write applied once and in order.
+TEST(ReplicatedRunFaultTest, DiskImageEndsAsAfterAPlainRun) {
+  XV_SKIP_WITHOUT_KVM();
+  const Case disk{.label = "disk_fault",
+                  .guest = "disk",
+                  .cmdline = "sectors=16",
+                  .disk_bytes = 1 << 20,
+                  .checkpoint_every = 200};
+  const RunOutput clean = RunCase(disk, false);
+  ASSERT_EQ(clean.disk.size(), 1u << 20);
+  for (const char* spec :
+       {"hang@3000:leader", "mem:0x1a5000:1@2000:follower"}) {
+    const FaultSpec fault = Fault(spec);
+    const RunOutput rep = RunCase(disk, true, fault, 0.3);
+    EXPECT_TRUE(ExpectMaskedOrRecovered(clean, rep, fault)) << spec;
+    EXPECT_TRUE(rep.disk == clean.disk) << spec << ": the images differ";
   }
 }
 
