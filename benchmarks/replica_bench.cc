@@ -21,6 +21,11 @@
 //              /proc/PID/status, sampled every --sample-ms: a page of the
 //              shared base counts once per mapping;
 //       maxrss ru_maxrss from wait4 (the kernel's own peak of that RSS).
+//   * other: the CPU time the rest of the machine used while each run went
+//     on (/proc/stat busy time minus the child's and this process's), in
+//     cores. Two replicas need both cores of a 2-CPU machine, so another
+//     busy process slows a replicated run far more than a plain one: read
+//     ratios only where this is near 0.
 //
 // Guests: compute (CPU-bound, a tiny working set; --compute-mib), memtouch
 // (rewrites --memtouch-mib MiB --memtouch-passes times: the memory case),
