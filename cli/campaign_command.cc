@@ -1,7 +1,6 @@
 // xvirt campaign: many replicated runs of one guest, each with one random
 // single-bit fault, each judged against a fault-free run of the same guest
 // (replica/fault_campaign.h).
-#include <fcntl.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -11,6 +10,8 @@
 #include <fstream>
 #include <iostream>
 #include <iterator>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -123,42 +124,37 @@ absl::Status FixInput(RunSettings& settings, const ScratchDir& scratch) {
   return absl::OkStatus();
 }
 
-// One replicated run whose released serial output goes to `output_path`.
-// With `log_path`, what the run prints on stderr (the replica manager
-// reports each divergence) goes to that file and into `log` instead.
+// One replicated run whose released serial output goes to `output_path`,
+// with the replica manager's events (divergences, votes, recoveries).
 struct CapturedRun {
   absl::StatusOr<ReplicatedOutcome> outcome;
   std::string output;
-  std::string log;
+  std::vector<std::string> events;
 };
 
+// `verbose_prefix`: also print each event on stderr as it happens.
 CapturedRun RunCaptured(RunSettings settings, const std::string& output_path,
-                        const std::string& log_path, RunController* controller,
-                        const ReplicaOptions& options) {
+                        RunController* controller, ReplicaOptions options,
+                        std::optional<std::string> verbose_prefix) {
   settings.serial.output = "file:" + output_path;
-  int saved_stderr = -1;
-  if (!log_path.empty()) {
-    std::fflush(stderr);
-    const int log =
-        open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (log >= 0) {
-      saved_stderr = dup(STDERR_FILENO);
-      dup2(log, STDERR_FILENO);
-      close(log);
+  auto events = std::make_shared<std::vector<std::string>>();
+  auto mu = std::make_shared<std::mutex>();
+  options.on_event = [events, mu, verbose_prefix](const std::string& line) {
+    std::lock_guard<std::mutex> lock(*mu);
+    events->push_back(line);
+    if (verbose_prefix) {
+      std::fprintf(stderr, "%s%s\n", verbose_prefix->c_str(), line.c_str());
     }
-  }
-  CapturedRun run{RunGuestReplicated(settings, controller, options), "", ""};
-  if (saved_stderr >= 0) {
-    std::fflush(stderr);
-    dup2(saved_stderr, STDERR_FILENO);
-    close(saved_stderr);
-    if (auto log = ReadAll(log_path); log.ok()) run.log = std::move(*log);
+  };
+  CapturedRun run{RunGuestReplicated(settings, controller, options), "", {}};
+  {
+    std::lock_guard<std::mutex> lock(*mu);
+    run.events = *events;
   }
   auto output = ReadAll(output_path);
   if (output.ok()) run.output = std::move(*output);
   std::error_code ignored;
   std::filesystem::remove(output_path, ignored);
-  if (!log_path.empty()) std::filesystem::remove(log_path, ignored);
   return run;
 }
 
@@ -321,9 +317,10 @@ const CommandSpec& CampaignCommandSpec() {
                          "a replica that stays S seconds behind the other "
                          "is hung (default 2)"});
     s.options.push_back({"verbose", "",
-                         "let each run print its messages (divergences, "
-                         "recoveries) on stderr; by default only those of "
-                         "silent corruptions and unexplained runs are shown"});
+                         "print each run's events (divergences, votes, "
+                         "recoveries) on stderr as they happen; by default "
+                         "only those of silent corruptions and unexplained "
+                         "runs are shown (--json lists them all)"});
     return s;
   }();
   return spec;
@@ -375,14 +372,15 @@ int CampaignCommand(const Invocation& inv) {
                 json);
   }
   const std::string output_path = scratch->path() + "/output";
-  const std::string log_path =
-      args->Has("verbose") ? "" : scratch->path() + "/stderr";
+  const bool verbose = args->Has("verbose");
 
   RunController controller;
   StopSignals signals(&controller);
   const double start = Now();
   CapturedRun golden_run =
-      RunCaptured(*settings, output_path, log_path, &controller, options);
+      RunCaptured(*settings, output_path, &controller, options,
+                  verbose ? std::optional<std::string>("campaign: golden: ")
+                          : std::nullopt);
   if (!golden_run.outcome.ok()) {
     return Fail(kExitCannotRun, golden_run.outcome.status(), json);
   }
@@ -428,7 +426,10 @@ int CampaignCommand(const Invocation& inv) {
     if (!fault.ok()) return Fail(kExitCannotRun, fault.status(), json);
     options.inject = *fault;
     CapturedRun run =
-        RunCaptured(*settings, output_path, log_path, &controller, options);
+        RunCaptured(*settings, output_path, &controller, options,
+                    verbose ? std::optional<std::string>(absl::StrFormat(
+                                  "campaign: seed %d: ", run_seed))
+                            : std::nullopt);
     if (controller.stop_requested()) {
       interrupted = true;  // the run cut short is not counted
       progress.Interrupted();
@@ -456,6 +457,7 @@ int CampaignCommand(const Invocation& inv) {
       entry["recovery_ms"] = OptionalNumber(d.recovery_ms);
     }
     entry["divergences"] = outcome.divergences.size();
+    entry["events"] = run.events;
     per_run.push_back(std::move(entry));
     if (c.fault_class == FaultClass::kSilentCorruption ||
         c.fault_class == FaultClass::kUnexplained) {
@@ -463,6 +465,11 @@ int CampaignCommand(const Invocation& inv) {
           stderr, "campaign: seed %llu (%s): %s: %s\n",
           static_cast<unsigned long long>(run_seed), fault->ToString().c_str(),
           std::string(FaultClassName(c.fault_class)).c_str(), c.reason.c_str());
+      if (!verbose) {
+        for (const std::string& line : run.events) {
+          std::fprintf(stderr, "campaign:   %s\n", line.c_str());
+        }
+      }
     }
     progress.Update(i + 1, tally);
   }
