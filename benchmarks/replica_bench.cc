@@ -174,6 +174,7 @@ struct ChildRun {
 ChildRun RunChild(const std::vector<std::string>& argv,
                   const std::string& stdin_path, const Options& options) {
   std::vector<char*> args;
+  args.reserve(argv.size() + 1);
   for (const std::string& a : argv) args.push_back(const_cast<char*>(a.data()));
   args.push_back(nullptr);
   const std::string out_path = options.work + "/child.out";
@@ -503,7 +504,10 @@ Options ParseOptions(int argc, char** argv) {
       value = argv[++i];
     }
     auto count = [&](uint64_t& n) {
-      if (!ParseCount(value, n)) Die("bad " + a + ": '" + value + "'");
+      if (ParseCount(value, n)) return;
+      std::string message = "bad " + a;
+      message.append(": '").append(value).append("'");
+      Die(message);
     };
     if (a == "--reps") {
       count(o.reps);
@@ -596,7 +600,7 @@ int Main(int argc, char** argv) {
       const size_t g = k / variants.size();
       const size_t v = k % variants.size();
       std::fprintf(stderr, "\rreplica_bench: round %llu/%llu, run %zu/%zu  ",
-                   static_cast<unsigned long long>(round + 1),
+                   static_cast<unsigned long long>(round) + 1,
                    static_cast<unsigned long long>(o.reps), i + 1, per_round);
       samples[g][v].push_back(Measure(o, guests[g], variants[v]));
     }
@@ -694,4 +698,11 @@ int Main(int argc, char** argv) {
 }  // namespace
 }  // namespace xv
 
-int main(int argc, char** argv) { return xv::Main(argc, argv); }
+int main(int argc, char** argv) {
+  try {
+    return xv::Main(argc, argv);
+  } catch (const std::exception& e) {  // e.g. a filesystem error
+    std::fprintf(stderr, "replica_bench: %s\n", e.what());
+    return 1;
+  }
+}

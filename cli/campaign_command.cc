@@ -61,7 +61,7 @@ class ScratchDir {
     }
     return ScratchDir(pattern);
   }
-  ScratchDir(ScratchDir&& other) : path_(std::move(other.path_)) {
+  ScratchDir(ScratchDir&& other) noexcept : path_(std::move(other.path_)) {
     other.path_.clear();
   }
   ScratchDir& operator=(ScratchDir&&) = delete;
@@ -135,7 +135,7 @@ struct CapturedRun {
 // `verbose_prefix`: also print each event on stderr as it happens.
 CapturedRun RunCaptured(RunSettings settings, const std::string& output_path,
                         RunController* controller, ReplicaOptions options,
-                        std::optional<std::string> verbose_prefix) {
+                        const std::optional<std::string>& verbose_prefix) {
   settings.serial.output = "file:" + output_path;
   auto events = std::make_shared<std::vector<std::string>>();
   auto mu = std::make_shared<std::mutex>();
