@@ -221,6 +221,12 @@ ExitOutcome Machine::HandleExit(const VcpuExit& exit) {
 }
 
 absl::Status Machine::ApplyInput(const InputEvent& input) {
+  absl::Status s = Apply(input);
+  if (s.ok()) ++inputs_applied_;
+  return s;
+}
+
+absl::Status Machine::Apply(const InputEvent& input) {
   switch (input.kind) {
     case InputKind::kClockAdvance:
       if (input.value < platform_->clock().now_ns()) {

@@ -103,6 +103,8 @@ class Machine {
   // input that is impossible in the current state (time going backwards, a
   // disk completion nobody asked for) without applying it.
   absl::Status ApplyInput(const InputEvent& input);
+  // Inputs applied since the machine was created (or restored).
+  uint64_t inputs_applied() const { return inputs_applied_; }
 
   // True when the PIC has an interrupt for the CPU.
   bool InterruptPending() const { return platform_->InterruptPending(); }
@@ -184,6 +186,7 @@ class Machine {
           std::vector<kvm_cpuid_entry2> cpuid, const MachineConfig& config,
           OutputSink* outputs);
   ExitOutcome HandleIo(const IoExit& io);
+  absl::Status Apply(const InputEvent& input);
   ExitOutcome Stop(StopReason reason, std::string message) const;
 
   // Destroyed last: the VM and vCPU reference this memory until they go.
@@ -202,6 +205,7 @@ class Machine {
   std::unique_ptr<PcPlatform> platform_;
   std::optional<uint64_t> debug_exit_;
   RendezvousStep rendezvous_step_ = RendezvousStep::kDone;
+  uint64_t inputs_applied_ = 0;
   // The last guest-initiated exit (its data spans are not kept).
   VcpuExit last_exit_;
   std::array<uint64_t, kNumExitKinds> exits_by_kind_{};

@@ -153,7 +153,7 @@ class RunLoop {
         }
       }
       if (absl::Status a = machine_.ApplyInput(input); !a.ok()) {
-        return absl::InternalError(absl::StrFormat(
+        return absl::InvalidArgumentError(absl::StrFormat(
             "input %s at ESN %d rejected: %s", InputKindName(input.kind),
             machine_.esn(), a.message()));
       }

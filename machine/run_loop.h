@@ -110,7 +110,8 @@ struct RunResult {
 
 // Runs `machine` on the calling thread until it stops. Errors are failures
 // of the host side (an ioctl, a back-end); a guest that crashes or hangs is
-// a RunResult with the reason.
+// a RunResult with the reason. An input the machine rejects in its state
+// (Machine::ApplyInput) ends the run with InvalidArgument.
 absl::StatusOr<RunResult> RunMachine(Machine& machine, InputSource& inputs,
                                      const RunLimits& limits,
                                      RunController* controller = nullptr);

@@ -151,6 +151,10 @@ struct Replica {
   std::unique_ptr<ReplicaSink> sink;
   std::unique_ptr<Machine> machine;  // after `sink`: it emits into it
   int reader = -1;                   // RetainedLog reader while a follower
+  // Log position of its first input: with Machine::inputs_applied(), where
+  // it is in the log by what it applied (a reader's position also counts
+  // inputs it took but could not apply).
+  uint64_t log_offset = 0;
   // The run's injected faults that target this replica, in order.
   std::vector<FaultInjector*> injectors;
   // The last run's result, when it ended rather than being stopped.
@@ -214,6 +218,18 @@ class EpochState {
     absl::MutexLock lock(&mu_);
     return leader_end_;
   }
+  // The follower's run ended on its own at `esn` (not at the leader's
+  // end: that is a stop point).
+  void FollowerEnded(uint64_t esn) {
+    absl::MutexLock lock(&mu_);
+    follower_end_ = esn;
+    follower_end_time_ = absl::Now();
+  }
+  std::optional<uint64_t> follower_end(absl::Time* when) {
+    absl::MutexLock lock(&mu_);
+    if (follower_end_) *when = follower_end_time_;
+    return follower_end_;
+  }
   void ThreadDone() {
     absl::MutexLock lock(&mu_);
     ++threads_done_;
@@ -258,6 +274,8 @@ class EpochState {
   std::optional<Trigger> trigger_ ABSL_GUARDED_BY(mu_);
   bool interrupted_ ABSL_GUARDED_BY(mu_) = false;
   std::optional<uint64_t> leader_end_ ABSL_GUARDED_BY(mu_);
+  std::optional<uint64_t> follower_end_ ABSL_GUARDED_BY(mu_);
+  absl::Time follower_end_time_ ABSL_GUARDED_BY(mu_);
   int threads_done_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t arrived_[2] ABSL_GUARDED_BY(mu_) = {UINT64_MAX, UINT64_MAX - 1};
   uint64_t done_esn_ ABSL_GUARDED_BY(mu_) = UINT64_MAX;
@@ -278,9 +296,8 @@ struct VotePoint {
 // C's inputs: the retained log, from the checkpoint on.
 class ReplaySource : public InputSource {
  public:
-  ReplaySource(std::vector<RetainedInput> entries, uint64_t position,
-               const VotePoint& point)
-      : entries_(std::move(entries)), position_(position), point_(point) {}
+  ReplaySource(std::vector<RetainedInput> entries, const VotePoint& point)
+      : entries_(std::move(entries)), point_(point) {}
 
   absl::Status Poll(const Machine& m, std::vector<InputEvent>& out) override {
     if (point_.before_inputs_of && m.esn() >= *point_.before_inputs_of) {
@@ -298,8 +315,6 @@ class ReplaySource : public InputSource {
     }
     return absl::OkStatus();
   }
-  // Absolute log position of the next input.
-  uint64_t position() const { return position_; }
   bool reached_point() const { return reached_point_; }
 
  private:
@@ -312,14 +327,12 @@ class ReplaySource : public InputSource {
       }
       out.push_back(entries_[next_].input);
       ++next_;
-      ++position_;
     }
     return absl::OkStatus();
   }
 
   std::vector<RetainedInput> entries_;
   size_t next_ = 0;
-  uint64_t position_;
   VotePoint point_;
   bool reached_point_ = false;
 };
@@ -350,7 +363,9 @@ struct Rebuilt {
   std::unique_ptr<Replica> replica;
   uint64_t position = 0;  // next log entry for it
   bool at_point = false;  // stopped at the vote point
-  bool starved = false;   // halted with no input in the log to wake it
+  // Could not follow the log at its exit: halted with no input there to
+  // wake it, or an input there does not fit its state.
+  bool starved = false;
   std::optional<RunResult> ended;
 };
 
@@ -652,6 +667,7 @@ absl::Status ReplicatedRun::Start(std::span<const uint8_t> kernel,
   leader_->sink->set_slot(0);
   follower_->sink->set_slot(1);
   follower_->reader = log_.AddReader(log_.Begin());
+  follower_->log_offset = log_.Begin();
 
   // Start from one verified, shared state (the loaded kernel merged).
   if (std::optional<Trigger> failed = VerifyCheckpoint(0)) {
@@ -743,7 +759,23 @@ absl::StatusOr<std::optional<Trigger>> ReplicatedRun::RunEpoch() {
     if (options_.pin_threads) PinToCpu(1);
     fres = RunMachine(*follower_->machine, follower_inputs, {.observer = fobs},
                       &follower_stop);
-    if (!fres.ok()) crashed(kFollower, *follower_, fres.status());
+    if (!fres.ok() && absl::IsInvalidArgument(fres.status())) {
+      // The leader's input does not fit the follower's state: one of the
+      // two is wrong about the guest, as when it halts with no input.
+      if (!epoch.stopping()) {
+        epoch.Fail({.kind = DivergenceTrigger::kOutput,
+                    .esn = follower_->machine->esn(),
+                    .detail = "the follower could not take the leader's "
+                              "input: " +
+                              std::string(fres.status().message()),
+                    .follower_stuck = true});
+      }
+    } else if (!fres.ok()) {
+      crashed(kFollower, *follower_, fres.status());
+    } else if (fres->reason != StopReason::kStopPoint &&
+               fres->reason != StopReason::kInterrupted) {
+      epoch.FollowerEnded(follower_->machine->esn());
+    }
     epoch.ThreadDone();
   });
   auto leader_ended = [&] {
@@ -782,7 +814,30 @@ absl::StatusOr<std::optional<Trigger>> ReplicatedRun::RunEpoch() {
     absl::Time since;
     std::optional<absl::Time> waiting;
     if (log_.waiting_for_leader(follower_->reader, &since)) waiting = since;
-    if (std::optional<Hang> h = hangs_.Check(absl::Now(), waiting)) {
+    absl::Time ended_at;
+    const std::optional<uint64_t> fend = epoch.follower_end(&ended_at);
+    if (fend && !epoch.leader_end()) {
+      // The follower's guest ended. The leader must end at the same exit:
+      // going past it is a divergence at once; not getting there, a hang.
+      const uint64_t lesn = hangs_.reached(kLeader);
+      if (lesn > *fend) {
+        epoch.Fail({.kind = DivergenceTrigger::kEnd,
+                    .esn = *fend,
+                    .detail = absl::StrFormat(
+                        "the follower ended at ESN %d, the leader went on "
+                        "to ESN %d",
+                        *fend, lesn)});
+      } else if (absl::Now() - ended_at >
+                 absl::Seconds(options_.hang_timeout_seconds)) {
+        epoch.Fail({.kind = DivergenceTrigger::kHang,
+                    .esn = lesn,
+                    .detail = absl::StrFormat(
+                        "the follower ended at ESN %d; the leader stayed at "
+                        "ESN %d for %.1f s",
+                        *fend, lesn, options_.hang_timeout_seconds),
+                    .culprit = kLeader});
+      }
+    } else if (std::optional<Hang> h = hangs_.Check(absl::Now(), waiting)) {
       epoch.Fail({.kind = DivergenceTrigger::kHang,
                   .esn = h->esn,
                   .detail = h->Describe(),
@@ -813,12 +868,14 @@ absl::StatusOr<std::optional<Trigger>> ReplicatedRun::RunEpoch() {
   if (natural(lres)) leader_->ended = *lres;
   if (natural(fres)) follower_->ended = *fres;
   // Aborted: stopped by the manager; cancelled: a hang released.
-  auto failed = [](const absl::StatusOr<RunResult>& r) {
+  // (A follower's rejected input is the log's fault as much as its own.)
+  auto failed = [](const absl::StatusOr<RunResult>& r, bool follower) {
     return !r.ok() && !absl::IsAborted(r.status()) &&
-           !absl::IsCancelled(r.status());
+           !absl::IsCancelled(r.status()) &&
+           !(follower && absl::IsInvalidArgument(r.status()));
   };
-  leader_->failed = failed(lres);
-  follower_->failed = failed(fres);
+  leader_->failed = failed(lres, false);
+  follower_->failed = failed(fres, true);
   if (lres.ok()) leader_result_ = *lres;
   if (epoch.interrupted()) {
     RunResult r;
@@ -875,12 +932,14 @@ absl::StatusOr<Rebuilt> ReplicatedRun::Rebuild(const VotePoint& point) {
   if (!c.ok()) return c.status();
   out.replica->machine = std::move(*c);
   out.replica->sink->set_machine(out.replica->machine.get());
-  ReplaySource source(log_.EntriesFrom(log_.Begin()), log_.Begin(), point);
+  out.replica->log_offset = log_.Begin();
+  ReplaySource source(log_.EntriesFrom(log_.Begin()), point);
   ReplayStops stops(point);
   auto result =
       RunMachine(*out.replica->machine, source,
                  {.timeout_seconds = RemainingSeconds(), .observer = &stops});
-  out.position = source.position();
+  out.position =
+      out.replica->log_offset + out.replica->machine->inputs_applied();
   if (result.ok()) {
     if (result->reason == StopReason::kHaltedForever &&
         out.replica->machine->rendezvous_step() ==
@@ -893,6 +952,9 @@ absl::StatusOr<Rebuilt> ReplicatedRun::Rebuild(const VotePoint& point) {
     }
   } else if (source.reached_point() || stops.reached_point()) {
     out.at_point = true;
+  } else if (absl::IsInvalidArgument(result.status())) {
+    // An input in the log does not fit C's state either.
+    out.starved = true;
   } else {
     return absl::InternalError(absl::StrFormat(
         "the rebuilt replica failed in replay: %s", result.status().message()));
@@ -949,7 +1011,9 @@ absl::StatusOr<bool> ReplicatedRun::Recover(const Trigger& trigger) {
       compare_states = true;
       break;
     case DivergenceTrigger::kEnd:
-      point.stop_at = reached[kLeader];
+      // The follower may be an exit past the leader's end (it runs on to
+      // its next exit before it learns of the end).
+      point.stop_at = std::max(reached[kLeader], reached[kFollower]);
       through = UINT64_MAX;
       compare_states = true;
       break;
@@ -1057,7 +1121,7 @@ absl::StatusOr<bool> ReplicatedRun::Recover(const Trigger& trigger) {
     const bool took = step != Step::kApply && step != Step::kApplyAndWake;
     const uint64_t finished = applied ? f.esn() : f.esn() - 1;
     const uint64_t marks_through = took ? f.esn() : f.esn() - 1;
-    const uint64_t cut = log_.position(follower_->reader);
+    const uint64_t cut = follower_->log_offset + f.inputs_applied();
     if (rebuilt->position > cut) {
       return give_up("the rebuilt replica is ahead of the promoted follower");
     }

@@ -232,6 +232,34 @@ TEST(ReplicatedRunFaultTest, EachFaultIsMaskedOrRecoveredWithTheCleanOutput) {
   RecordProperty("detected", std::to_string(detected));
 }
 
+// Faults that make the leader's own story wrong, found by the campaign:
+// it ends early (the follower, running on to its next exit, is then one
+// exit past it), it runs on past the guest's end, or it places serial
+// input where the correct follower's UART has no room. The follower is
+// right each time; the third replica must side with it, and the bytes the
+// leader had taken must reach the guest all the same.
+TEST(ReplicatedRunFaultTest,
+     LeaderFaultsThatTheFollowerCannotFollowAreRecovered) {
+  XV_SKIP_WITHOUT_KVM();
+  const Case compute{.label = "compute_leader",
+                     .guest = "compute",
+                     .cmdline = "mib=1",
+                     .checkpoint_every = 50};
+  struct Step {
+    const Case* c;
+    const char* spec;
+  };
+  for (const Step& step : {Step{&compute, "reg:rip:12@1:leader"},
+                           Step{&compute, "reg:r8:2@118:leader"},
+                           Step{&kKvstore, "reg:r8:59@158:leader"},
+                           Step{&kKvstore, "reg:r15:20@104:leader"}}) {
+    const RunOutput clean = RunCase(*step.c, false);
+    const FaultSpec fault = Fault(step.spec);
+    const RunOutput rep = RunCase(*step.c, true, fault);
+    EXPECT_TRUE(ExpectMaskedOrRecovered(clean, rep, fault)) << step.spec;
+  }
+}
+
 // The leader hangs while commands keep arriving on the UART, one every
 // 30 ms, through the hang, its detection and the recovery: the promoted
 // follower takes every byte the hung leader had taken but not passed on,
