@@ -121,7 +121,7 @@ Machine::Machine(GuestMemory memory, PageHashes hashes, Vm vm, Vcpu vcpu,
       tap_(this, outputs),
       platform_(std::make_unique<PcPlatform>(config.platform, &tap_)) {
   config_.memory_base_hashes.reset();  // used once, above
-  if (memory_.shares_base()) {
+  if (memory_.shares_base() && config.memory_base->reclaims_zero_pages()) {
     reclaimer_ = std::make_unique<ZeroPageReclaimer>(
         &memory_, std::chrono::milliseconds(250));
   }
