@@ -20,6 +20,7 @@
 #include "replica/fault_injector.h"
 #include "replica/hang_detector.h"
 #include "replica/retained_log.h"
+#include "replica/vote_replay.h"
 
 namespace xv {
 
@@ -281,92 +282,11 @@ class EpochState {
   uint64_t done_esn_ ABSL_GUARDED_BY(mu_) = UINT64_MAX;
 };
 
-// Where C, rebuilt from the checkpoint, stops its replay for the vote.
-struct VotePoint {
-  // Stop before applying the inputs of this exit (the exit itself, and its
-  // outputs, done).
-  std::optional<uint64_t> before_inputs_of;
-  // Stop before the rendezvous observer of this exit (a checkpoint).
-  std::optional<uint64_t> before_checkpoint_at;
-  // Stop at the first rendezvous at or after this exit (where the leader
-  // ended).
-  std::optional<uint64_t> stop_at;
-};
-
-// C's inputs: the retained log, from the checkpoint on.
-class ReplaySource : public InputSource {
- public:
-  ReplaySource(std::vector<RetainedInput> entries, const VotePoint& point)
-      : entries_(std::move(entries)), point_(point) {}
-
-  absl::Status Poll(const Machine& m, std::vector<InputEvent>& out) override {
-    if (point_.before_inputs_of && m.esn() >= *point_.before_inputs_of) {
-      reached_point_ = true;
-      return absl::AbortedError("vote point");
-    }
-    return Take(m.esn(), out);
-  }
-  absl::Status WaitForWakeup(const Machine& m, uint64_t,
-                             std::vector<InputEvent>& out) override {
-    if (absl::Status s = Take(m.esn(), out); !s.ok()) return s;
-    if (out.empty()) {
-      return absl::FailedPreconditionError(absl::StrFormat(
-          "the log has no input to wake the guest at ESN %d", m.esn()));
-    }
-    return absl::OkStatus();
-  }
-  bool reached_point() const { return reached_point_; }
-
- private:
-  absl::Status Take(uint64_t esn, std::vector<InputEvent>& out) {
-    while (next_ < entries_.size() && entries_[next_].esn <= esn) {
-      if (entries_[next_].esn < esn) {
-        return absl::InternalError(absl::StrFormat(
-            "the rebuilt replica at ESN %d missed the input at ESN %d", esn,
-            entries_[next_].esn));
-      }
-      out.push_back(entries_[next_].input);
-      ++next_;
-    }
-    return absl::OkStatus();
-  }
-
-  std::vector<RetainedInput> entries_;
-  size_t next_ = 0;
-  VotePoint point_;
-  bool reached_point_ = false;
-};
-
-class ReplayStops : public RunObserver {
- public:
-  explicit ReplayStops(const VotePoint& point) : point_(point) {}
-  absl::Status AtRendezvous(Machine& m) override {
-    if (point_.before_checkpoint_at &&
-        m.esn() == *point_.before_checkpoint_at) {
-      reached_point_ = true;
-      return absl::AbortedError("vote point");
-    }
-    return absl::OkStatus();
-  }
-  bool StopHere(const Machine& m) override {
-    return point_.stop_at && m.esn() >= *point_.stop_at;
-  }
-  bool reached_point() const { return reached_point_; }
-
- private:
-  VotePoint point_;
-  bool reached_point_ = false;
-};
-
-// How C's replay ended.
+// C, replayed to the vote point.
 struct Rebuilt {
   std::unique_ptr<Replica> replica;
   uint64_t position = 0;  // next log entry for it
-  bool at_point = false;  // stopped at the vote point
-  // Could not follow the log at its exit: halted with no input there to
-  // wake it, or an input there does not fit its state.
-  bool starved = false;
-  std::optional<RunResult> ended;
+  VoteReplay replay;
 };
 
 class ReplicatedRun {
@@ -937,32 +857,13 @@ absl::StatusOr<Rebuilt> ReplicatedRun::Rebuild(const VotePoint& point) {
   out.replica->machine = std::move(*c);
   out.replica->sink->set_machine(out.replica->machine.get());
   out.replica->log_offset = log_.Begin();
-  ReplaySource source(log_.EntriesFrom(log_.Begin()), point);
-  ReplayStops stops(point);
-  auto result =
-      RunMachine(*out.replica->machine, source,
-                 {.timeout_seconds = RemainingSeconds(), .observer = &stops});
+  auto replay =
+      ReplayToVotePoint(*out.replica->machine, log_.EntriesFrom(log_.Begin()),
+                        point, RemainingSeconds());
+  if (!replay.ok()) return replay.status();
+  out.replay = *replay;
   out.position =
       out.replica->log_offset + out.replica->machine->inputs_applied();
-  if (result.ok()) {
-    if (result->reason == StopReason::kHaltedForever &&
-        out.replica->machine->rendezvous_step() ==
-            Machine::RendezvousStep::kWake) {
-      out.starved = true;
-    } else if (result->reason == StopReason::kStopPoint) {
-      out.at_point = true;
-    } else {
-      out.ended = *result;
-    }
-  } else if (source.reached_point() || stops.reached_point()) {
-    out.at_point = true;
-  } else if (absl::IsInvalidArgument(result.status())) {
-    // An input in the log does not fit C's state either.
-    out.starved = true;
-  } else {
-    return absl::InternalError(absl::StrFormat(
-        "the rebuilt replica failed in replay: %s", result.status().message()));
-  }
   return out;
 }
 
@@ -1046,11 +947,11 @@ absl::StatusOr<bool> ReplicatedRun::Recover(const Trigger& trigger) {
   if (trigger.follower_stuck) {
     // C halted there too for want of an input: the leader's log is wrong.
     // C went on: the follower should not have halted.
-    if (rebuilt->starved && c.machine->esn() == trigger.esn) {
+    if (rebuilt->replay.starved && c.machine->esn() == trigger.esn) {
       auto a = Agrees(c, *follower_, through, /*states=*/true);
       if (!a.ok()) return a.status();
       agrees[kFollower] = *a;
-    } else if (rebuilt->at_point) {
+    } else if (rebuilt->replay.at_point) {
       auto a = Agrees(c, *leader_, through, /*states=*/false);
       if (!a.ok()) return a.status();
       agrees[kLeader] = *a;
@@ -1061,7 +962,7 @@ absl::StatusOr<bool> ReplicatedRun::Recover(const Trigger& trigger) {
       Replica& r = *replica_of[role];
       bool states = compare_states;
       if (trigger.kind == DivergenceTrigger::kEnd &&
-          (r.ended.has_value() != rebuilt->ended.has_value() ||
+          (r.ended.has_value() != rebuilt->replay.ended.has_value() ||
            c.machine->esn() != r.machine->esn())) {
         // Not where C is: only a replica that ended (or stopped) at the
         // same exit as C can agree with it.
