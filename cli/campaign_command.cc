@@ -21,6 +21,7 @@
 #include "absl/strings/str_split.h"
 #include "cli/commands.h"
 #include "cli/live_run.h"
+#include "cli/replica_settings.h"
 #include "cli/run_settings.h"
 #include "cli/stop_signals.h"
 #include "nlohmann/json.hpp"
@@ -308,14 +309,7 @@ const CommandSpec& CampaignCommandSpec() {
     s.options.push_back({"faults", "N", "how many faulty runs (required)"});
     s.options.push_back(
         {"seed", "S", "run i injects random:S+i (required; S >= 0)"});
-    s.options.push_back({"checkpoint-every", "N",
-                         "verify and merge the replicas every N exits "
-                         "(default 20000)"});
-    s.options.push_back(
-        {"checkpoint-ms", "T", "and every T ms of the leader's wall time"});
-    s.options.push_back({"hang-timeout", "S",
-                         "a replica that stays S seconds behind the other "
-                         "is hung (default 2)"});
+    for (OptionSpec& o : ReplicaOptionSpecs()) s.options.push_back(o);
     s.options.push_back({"verbose", "",
                          "print each run's events (divergences, votes, "
                          "recoveries) on stderr as they happen; by default "
@@ -354,16 +348,9 @@ int CampaignCommand(const Invocation& inv) {
         absl::StrFormat("--seed: '%s' is not a whole number >= 0", *seed_text),
         json);
   }
-  ReplicaOptions options;
-  auto every = args->GetNumber("checkpoint-every", 0, 1e12);
-  if (!every.ok()) return Fail(kExitUsage, every.status(), json);
-  if (*every) options.checkpoint_every = static_cast<uint64_t>(**every);
-  auto every_ms = args->GetNumber("checkpoint-ms", 0.1, 1e7);
-  if (!every_ms.ok()) return Fail(kExitUsage, every_ms.status(), json);
-  options.checkpoint_ms = *every_ms;
-  auto hang = args->GetNumber("hang-timeout", 0.001, 1e6);
-  if (!hang.ok()) return Fail(kExitUsage, hang.status(), json);
-  if (*hang) options.hang_timeout_seconds = **hang;
+  auto parsed = ParseReplicaOptions(*args);
+  if (!parsed.ok()) return Fail(kExitUsage, parsed.status(), json);
+  ReplicaOptions options = *std::move(parsed);
 
   auto scratch = ScratchDir::Create();
   if (!scratch.ok()) return Fail(kExitCannotRun, scratch.status(), json);

@@ -6,6 +6,7 @@
 #include "absl/strings/str_format.h"
 #include "cli/commands.h"
 #include "cli/live_run.h"
+#include "cli/replica_settings.h"
 #include "cli/run_report.h"
 #include "cli/run_settings.h"
 #include "cli/stop_signals.h"
@@ -50,15 +51,7 @@ const CommandSpec& ReplicateCommandSpec() {
         .min_positional = 1,
         .max_positional = 1,
     };
-    s.options.push_back({"checkpoint-every", "N",
-                         "verify and merge the replicas every N exits "
-                         "(default 20000; 0: not by count)"});
-    s.options.push_back({"checkpoint-ms", "T",
-                         "also verify and merge every T ms of the leader's "
-                         "run"});
-    s.options.push_back({"hang-timeout", "S",
-                         "a replica that stays this many seconds behind the "
-                         "other without progress is hung (default 2)"});
+    for (OptionSpec& o : ReplicaOptionSpecs()) s.options.push_back(o);
     s.options.push_back(
         {"record", "LOG",
          "write the verified nondeterminism log to LOG ('xvirt replay LOG' "
@@ -106,16 +99,9 @@ int ReplicateCommand(const Invocation& inv) {
     return Fail(RunSettingsErrorExitStatus(settings.status()),
                 settings.status(), json);
   }
-  ReplicaOptions options;
-  auto every = args->GetNumber("checkpoint-every", 0, 1e12);
-  if (!every.ok()) return Fail(kExitUsage, every.status(), json);
-  if (*every) options.checkpoint_every = static_cast<uint64_t>(**every);
-  auto ms = args->GetNumber("checkpoint-ms", 0.1, 1e9);
-  if (!ms.ok()) return Fail(kExitUsage, ms.status(), json);
-  if (*ms) options.checkpoint_ms = **ms;
-  auto hang = args->GetNumber("hang-timeout", 0.01, 1e6);
-  if (!hang.ok()) return Fail(kExitUsage, hang.status(), json);
-  if (*hang) options.hang_timeout_seconds = **hang;
+  auto parsed = ParseReplicaOptions(*args);
+  if (!parsed.ok()) return Fail(kExitUsage, parsed.status(), json);
+  ReplicaOptions options = *std::move(parsed);
   if (std::optional<std::string> spec = args->Get("inject")) {
     // random:SEED draws from the first 100k exits of the configured memory.
     auto fault = ParseFaultSpec(
