@@ -4,7 +4,9 @@
 // dirtied between few exits.
 //
 // Options: mib=N (default 64), passes=N (default 4), stride=N bytes
-// (default 4096, a power of two >= 8).
+// (default 4096, a power of two >= 8), vro=N (default 0: none): a voluntary
+// rendezvous after every N words written, so that replicas can be verified
+// and merged while it writes (benchmarks of the pair's memory).
 #include "xv/xv.h"
 
 static uint64_t word_value(uint64_t pass, uint64_t index) {
@@ -13,10 +15,12 @@ static uint64_t word_value(uint64_t pass, uint64_t index) {
 }
 
 int xv_main(void) {
-  xv_cmdline_allow_only((const char* const[]){"mib", "passes", "stride", NULL});
+  xv_cmdline_allow_only(
+      (const char* const[]){"mib", "passes", "stride", "vro", NULL});
   uint64_t mib = xv_cmdline_u64("mib", 64);
   uint64_t passes = xv_cmdline_u64("passes", 4);
   uint64_t stride = xv_cmdline_u64("stride", 4096);
+  uint64_t vro = xv_cmdline_u64("vro", 0);
   if (stride < 8 || (stride & (stride - 1)) != 0 || stride > (1u << 20)) {
     xv_fatal(XV_EXIT_USAGE, "memtouch: stride must be a power of two, 8..1M");
   }
@@ -32,7 +36,10 @@ int xv_main(void) {
   uint64_t step = stride / sizeof(uint64_t);
   uint64_t checksum = 0;
   for (uint64_t pass = 0; pass < passes; pass++) {
-    for (uint64_t i = 0; i < words; i++) buffer[i * step] = word_value(pass, i);
+    for (uint64_t i = 0; i < words; i++) {
+      buffer[i * step] = word_value(pass, i);
+      if (vro != 0 && (i + 1) % vro == 0) xv_vro();
+    }
     for (uint64_t i = 0; i < words; i++) {
       checksum = (checksum ^ buffer[i * step]) * 0x100000001b3ull;
     }
