@@ -10,7 +10,7 @@
 //     normalized performance = replicated ÷ plain;
 //   * output latency the gate adds (`output_latency_us` of `replicate`:
 //     median and p99 per run; the median over rounds of each);
-//   * resident memory, three ways (see RESULTS.md for why):
+//   * resident memory, three ways, and the memfd base (see RESULTS.md):
 //       pss    the peak of Pss in /proc/PID/smaps_rollup, sampled every
 //              --pss-ms while the child runs: each page counted once,
 //              however many mappings of it the process has (a replicated
@@ -21,6 +21,20 @@
 //              /proc/PID/status, sampled every --sample-ms: a page of the
 //              shared base counts once per mapping;
 //       maxrss ru_maxrss from wait4 (the kernel's own peak of that RSS).
+//     A replicated run's guest memory is a memfd base, of which those count
+//     only the pages some mapping maps:
+//       base   the peak of the bytes allocated to the child's memfds (every
+//              fd whose /proc/PID/fd link starts with "/memfd:", stat()ed:
+//              st_blocks * 512), sampled every --sample-ms. shmem can hold
+//              pages of the base that no process maps (a page allocated by
+//              a read or first write through a replica's MAP_PRIVATE view,
+//              then copied), which appear in neither Pss nor RSS;
+//       pss+base  the peak of Pss - Pss_Shmem + base, each term read in the
+//              same sample (every --pss-ms): the child's own pages plus
+//              every allocated page of its memfds, mapped or not. Exact if
+//              the memfds are the child's only shmem (xvirt has no other)
+//              and no other process maps them (they are MFD_CLOEXEC);
+//              never more than Pss + base.
 //   * other: the CPU time the rest of the machine used while each run went
 //     on (/proc/stat busy time minus the child's and this process's), in
 //     cores. Two replicas need both cores of a 2-CPU machine, so another
@@ -41,6 +55,7 @@
 //          [--pss-ms N] [--xvirt PATH] [--work DIR] [--json]
 // Through Bazel (builds xvirt and the guests):
 //   ./bazelw run //benchmarks:replica_bench -- --reps 5
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -121,7 +136,9 @@ struct MemorySample {
   uint64_t pss_kb = 0;  // smaps_rollup Pss
   uint64_t rss_kb = 0;  // status VmRSS
   uint64_t anon_kb = 0, file_kb = 0, shmem_kb = 0;
-  uint64_t hwm_kb = 0;  // status VmHWM
+  uint64_t hwm_kb = 0;        // status VmHWM
+  uint64_t memfd_kb = 0;      // allocated to the child's memfds
+  uint64_t footprint_kb = 0;  // Pss - Pss_Shmem + memfd_kb, one sample
 };
 
 // The "Key:   N kB" fields of a /proc file.
@@ -137,6 +154,31 @@ std::map<std::string, uint64_t> ReadKbFields(const std::string& path) {
     if (value >> kb) out[line.substr(0, colon)] = kb;
   }
   return out;
+}
+
+// Bytes allocated to the memfds process `proc` (/proc/PID) has open, in
+// KiB: each fd whose link names "/memfd:...", stat()ed through the link.
+// Each memfd is counted once, however many fds refer to it.
+uint64_t MemfdAllocatedKb(const std::string& proc) {
+  // readdir, not std::filesystem: the child may exit while this reads.
+  DIR* dir = opendir((proc + "/fd").c_str());
+  if (dir == nullptr) return 0;
+  std::map<ino_t, uint64_t> bytes;  // by inode
+  while (const dirent* entry = readdir(dir)) {
+    const std::string path = proc + "/fd/" + entry->d_name;
+    char link[256];
+    const ssize_t n = readlink(path.c_str(), link, sizeof link - 1);
+    if (n <= 0) continue;  // "." and "..", or closed meanwhile
+    link[n] = 0;
+    if (std::strncmp(link, "/memfd:", 7) != 0) continue;
+    struct stat st {};
+    if (stat(path.c_str(), &st) != 0) continue;
+    bytes[st.st_ino] = static_cast<uint64_t>(st.st_blocks) * 512;
+  }
+  closedir(dir);
+  uint64_t total = 0;
+  for (const auto& [inode, b] : bytes) total += b;
+  return total / 1024;
 }
 
 // CPU time the whole machine has spent busy since boot (all CPUs: user,
@@ -215,8 +257,10 @@ ChildRun RunChild(const std::vector<std::string>& argv,
         exec_seen = name == comm;
       }
       std::map<std::string, uint64_t> status, rollup;
+      uint64_t memfd_kb = 0;
       if (exec_seen) {
         status = ReadKbFields(proc + "/status");
+        memfd_kb = MemfdAllocatedKb(proc);
         // The first sample after the exec, then every pss_ms.
         if (last_pss == 0 || Now() - last_pss >= options.pss_ms / 1000.0) {
           rollup = ReadKbFields(proc + "/smaps_rollup");
@@ -225,6 +269,9 @@ ChildRun RunChild(const std::vector<std::string>& argv,
       }
       if (rollup.count("Pss")) {
         run.peak.pss_kb = std::max(run.peak.pss_kb, rollup["Pss"]);
+        const uint64_t own =
+            rollup["Pss"] - std::min(rollup["Pss"], rollup["Pss_Shmem"]);
+        run.peak.footprint_kb = std::max(run.peak.footprint_kb, own + memfd_kb);
         ++run.pss_samples;
       }
       if (status.count("VmRSS")) {
@@ -234,6 +281,7 @@ ChildRun RunChild(const std::vector<std::string>& argv,
         p.file_kb = std::max(p.file_kb, status["RssFile"]);
         p.shmem_kb = std::max(p.shmem_kb, status["RssShmem"]);
         p.hwm_kb = std::max(p.hwm_kb, status["VmHWM"]);
+        p.memfd_kb = std::max(p.memfd_kb, memfd_kb);
         ++run.samples;
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(options.sample_ms));
@@ -357,6 +405,8 @@ struct Sample {
   double child_wall = 0;
   double run_wall = 0;
   std::optional<double> pss_mib;  // none when no sample came after the exec
+  std::optional<double> footprint_mib;  // Pss - Pss_Shmem + base, likewise
+  double base_mib = 0;                  // peak allocated to the memfds
   double rss_mib = 0, shmem_mib = 0, anon_mib = 0, maxrss_mib = 0;
   double foreign_cores = 0;
   int pss_samples = 0;
@@ -393,7 +443,11 @@ Sample Measure(const Options& o, const Guest& g, const Variant& v) {
   Sample s;
   s.child_wall = c.wall_seconds;
   s.run_wall = j["wall_seconds"].get<double>();
-  if (c.pss_samples > 0) s.pss_mib = c.peak.pss_kb / 1024.0;
+  if (c.pss_samples > 0) {
+    s.pss_mib = c.peak.pss_kb / 1024.0;
+    s.footprint_mib = c.peak.footprint_kb / 1024.0;
+  }
+  s.base_mib = c.peak.memfd_kb / 1024.0;
   s.pss_samples = c.pss_samples;
   s.foreign_cores = c.foreign_cores;
   s.rss_mib = c.peak.rss_kb / 1024.0;
@@ -430,10 +484,10 @@ std::vector<double> Column(const std::vector<Sample>& samples, F f) {
 }
 
 struct Summary {
-  double child_wall, run_wall, rss, shmem, anon, maxrss, checkpoints, esn;
+  double child_wall, run_wall, rss, shmem, anon, maxrss, base, checkpoints, esn;
   // Median, and the most, of the other processes' CPU use during a run.
   double foreign_cores, foreign_cores_max;
-  std::optional<double> pss, lat_median, lat_p99;
+  std::optional<double> pss, footprint, lat_median, lat_p99;
 };
 
 Summary Summarize(const std::vector<Sample>& s) {
@@ -448,6 +502,7 @@ Summary Summarize(const std::vector<Sample>& s) {
   m.shmem = med([](const Sample& x) { return x.shmem_mib; });
   m.anon = med([](const Sample& x) { return x.anon_mib; });
   m.maxrss = med([](const Sample& x) { return x.maxrss_mib; });
+  m.base = med([](const Sample& x) { return x.base_mib; });
   m.checkpoints =
       med([](const Sample& x) { return static_cast<double>(x.checkpoints); });
   m.esn = med([](const Sample& x) { return static_cast<double>(x.esn); });
@@ -458,6 +513,8 @@ Summary Summarize(const std::vector<Sample>& s) {
   }
   auto pss = Column(s, [](const Sample& x) { return x.pss_mib; });
   if (!pss.empty()) m.pss = Median(pss);
+  auto footprint = Column(s, [](const Sample& x) { return x.footprint_mib; });
+  if (!footprint.empty()) m.footprint = Median(footprint);
   auto lm = Column(s, [](const Sample& x) { return x.latency_median_us; });
   auto lp = Column(s, [](const Sample& x) { return x.latency_p99_us; });
   if (!lm.empty()) m.lat_median = Median(lm);
@@ -618,11 +675,11 @@ int Main(int argc, char** argv) {
         "most)\n",
         static_cast<unsigned long long>(o.reps));
     std::printf(
-        "%-13s %-11s %7s %6s %7s %6s %5s %7s %6s %7s %6s %7s %6s %10s %10s "
-        "%9s\n",
+        "%-13s %-11s %7s %6s %7s %6s %5s %7s %6s %7s %6s %7s %6s %7s %8s "
+        "%6s %10s %10s %9s\n",
         "guest", "variant", "wall s", "ratio", "run s", "ratio", "ckpts",
-        "PSS MiB", "ratio", "RSS MiB", "ratio", "maxrss", "ratio", "gate p50us",
-        "gate p99us", "other");
+        "PSS MiB", "ratio", "RSS MiB", "ratio", "maxrss", "ratio", "base",
+        "PSS+base", "ratio", "gate p50us", "gate p99us", "other");
   }
   auto ratio = [](std::optional<double> a, std::optional<double> b) {
     return a && b && *b > 0 ? std::optional<double>(*a / *b) : std::nullopt;
@@ -640,16 +697,19 @@ int Main(int argc, char** argv) {
       const auto pss_ratio = ratio(s.pss, plain.pss);
       const auto rss_ratio = ratio(s.rss, plain.rss);
       const auto maxrss_ratio = ratio(s.maxrss, plain.maxrss);
+      const auto footprint_ratio = ratio(s.footprint, plain.footprint);
       if (!o.json) {
         std::printf(
             "%-13s %-11s %7.3f %6s %7.3f %6s %5.0f %7s %6s %7.1f %6s %7.1f "
-            "%6s %10s %10s %4.2f/%4.2f\n",
+            "%6s %7.1f %8s %6s %10s %10s %4.2f/%4.2f\n",
             guests[g].name.c_str(), variants[v].name.c_str(), s.child_wall,
             Opt(wall_ratio, "%.3f").c_str(), s.run_wall,
             Opt(run_ratio, "%.3f").c_str(), s.checkpoints,
             Opt(s.pss, "%.1f").c_str(), Opt(pss_ratio, "%.3f").c_str(), s.rss,
             Opt(rss_ratio, "%.3f").c_str(), s.maxrss,
-            Opt(maxrss_ratio, "%.3f").c_str(),
+            Opt(maxrss_ratio, "%.3f").c_str(), s.base,
+            Opt(s.footprint, "%.1f").c_str(),
+            Opt(footprint_ratio, "%.3f").c_str(),
             Opt(s.lat_median, "%.1f").c_str(), Opt(s.lat_p99, "%.1f").c_str(),
             s.foreign_cores, s.foreign_cores_max);
       }
@@ -663,6 +723,8 @@ int Main(int argc, char** argv) {
                         {"rss_anon_mib", x.anon_mib},
                         {"rss_shmem_mib", x.shmem_mib},
                         {"maxrss_mib", x.maxrss_mib},
+                        {"base_mib", x.base_mib},
+                        {"pss_plus_base_mib", json(x.footprint_mib)},
                         {"memory_samples", x.memory_samples},
                         {"foreign_cores", x.foreign_cores},
                         {"checkpoints", x.checkpoints},
@@ -682,6 +744,9 @@ int Main(int argc, char** argv) {
                               {"rss_anon_mib", s.anon},
                               {"maxrss_mib", s.maxrss},
                               {"maxrss_ratio", json(maxrss_ratio)},
+                              {"base_mib", s.base},
+                              {"pss_plus_base_mib", json(s.footprint)},
+                              {"pss_plus_base_ratio", json(footprint_ratio)},
                               {"checkpoints", s.checkpoints},
                               {"gate_median_us", json(s.lat_median)},
                               {"gate_p99_us", json(s.lat_p99)},
