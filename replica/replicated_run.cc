@@ -939,6 +939,15 @@ absl::StatusOr<bool> ReplicatedRun::Recover(const Trigger& trigger) {
     }
   }
 
+  // A checkpoint the leader marked but nobody verified yet is where the
+  // leader waits for its follower: C, which may become that follower, must
+  // stop before it and meet the leader in that barrier, not replay past it.
+  if (std::optional<uint64_t> pending =
+          log_.FirstCheckpointAfter(verified_esn_);
+      pending &&
+      (!point.before_checkpoint_at || *pending < *point.before_checkpoint_at)) {
+    point.before_checkpoint_at = pending;
+  }
   auto rebuilt = Rebuild(point);
   if (!rebuilt.ok()) return give_up(std::string(rebuilt.status().message()));
   Replica& c = *rebuilt->replica;

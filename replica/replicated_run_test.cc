@@ -252,7 +252,10 @@ TEST(ReplicatedRunFaultTest,
   for (const Step& step : {Step{&compute, "reg:rip:12@1:leader"},
                            Step{&compute, "reg:r8:2@118:leader"},
                            Step{&kKvstore, "reg:r8:59@158:leader"},
-                           Step{&kKvstore, "reg:r15:20@104:leader"}}) {
+                           Step{&kKvstore, "reg:r15:20@104:leader"},
+                           Step{&compute, "reg:rip:26@98:follower"},
+                           Step{&kKvstore, "reg:rip:26@134:follower"},
+                           Step{&kKvstore, "reg:r9:4@249:follower"}}) {
     const RunOutput clean = RunCase(*step.c, false);
     const FaultSpec fault = Fault(step.spec);
     const RunOutput rep = RunCase(*step.c, true, fault);

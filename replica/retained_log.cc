@@ -24,6 +24,13 @@ bool RetainedLog::IsCheckpoint(uint64_t esn) const {
   return checkpoints_.contains(esn);
 }
 
+std::optional<uint64_t> RetainedLog::FirstCheckpointAfter(uint64_t esn) const {
+  absl::MutexLock lock(&mu_);
+  auto it = checkpoints_.upper_bound(esn);
+  if (it == checkpoints_.end()) return std::nullopt;
+  return *it;
+}
+
 void RetainedLog::Finalize(uint64_t esn) {
   absl::MutexLock lock(&mu_);
   finalized_ = std::max(finalized_, esn);

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <deque>
 #include <map>
+#include <optional>
 #include <set>
 #include <vector>
 
@@ -44,6 +45,8 @@ class RetainedLog {
   // Exit `esn` is a checkpoint: every replica stops there to be verified.
   void MarkCheckpoint(uint64_t esn);
   bool IsCheckpoint(uint64_t esn) const;
+  // The first checkpoint marked after `esn`.
+  std::optional<uint64_t> FirstCheckpointAfter(uint64_t esn) const;
   // The leader finished exit `esn`: no more inputs will come at or before
   // it. `Finish()`: the leader's run ended; nothing more will come at all.
   void Finalize(uint64_t esn);

@@ -76,6 +76,8 @@ TEST(RetainedLogTest, TrimKeepsOnlyWhatFollowsTheCheckpoint) {
   EXPECT_EQ(log.Begin(), 2u);
   EXPECT_FALSE(log.IsCheckpoint(4));
   EXPECT_TRUE(log.IsCheckpoint(8));
+  EXPECT_EQ(log.FirstCheckpointAfter(4), 8u);
+  EXPECT_EQ(log.FirstCheckpointAfter(8), std::nullopt);
   std::vector<RetainedInput> rest = log.EntriesFrom(log.Begin());
   ASSERT_EQ(rest.size(), 1u);
   EXPECT_EQ(rest[0].esn, 6u);
