@@ -12,6 +12,11 @@ std::vector<OptionSpec> ReplicaOptionSpecs() {
       {"hang-timeout", "S",
        "a replica that stays this many seconds behind the other without "
        "progress is hung (default 2)"},
+      {"reclaim-zero-pages", "",
+       "give back at once the memory a first write to a page costs the "
+       "shared base, instead of at the next checkpoint: less memory for "
+       "guests that write much between checkpoints, one more page fault per "
+       "page"},
   };
 }
 
@@ -26,6 +31,7 @@ absl::StatusOr<ReplicaOptions> ParseReplicaOptions(const ParsedArgs& args) {
   auto hang = args.GetNumber("hang-timeout", 0.01, 1e6);
   if (!hang.ok()) return hang.status();
   if (*hang) options.hang_timeout_seconds = **hang;
+  options.reclaim_zero_pages = args.Has("reclaim-zero-pages");
   return options;
 }
 

@@ -72,12 +72,11 @@ class MemoryBase {
   // Bytes of host memory the base holds (its allocated pages).
   absl::StatusOr<uint64_t> ResidentBytes() const;
 
-  // Whether views of this base run a ZeroPageReclaimer (Machine). Off for
-  // a base that a pair of replicas merges into: each page they write is
-  // merged into that same file page at the next verified checkpoint, so
-  // freeing it in between only costs the guest a refault per page (two
-  // replicas of memtouch ran 2.1x slower than a plain run with it, 1.16x
-  // without; benchmarks/RESULTS.md).
+  // Whether views of this base run a ZeroPageReclaimer (Machine). A pair
+  // of replicas that merges into the base may leave it off: each page they
+  // write is merged into that same file page at the next verified
+  // checkpoint, and punching it out in between costs the guest a refault
+  // per page (ReplicaOptions::reclaim_zero_pages has the measured trade).
   bool reclaims_zero_pages() const { return reclaim_zero_pages_; }
   void set_reclaims_zero_pages(bool on) { reclaim_zero_pages_ = on; }
 

@@ -560,10 +560,9 @@ absl::Status ReplicatedRun::Start(std::span<const uint8_t> kernel,
   auto base = MemoryBase::Create(config_.memory_bytes);
   if (!base.ok()) return base.status();
   base_ = *base;
-  // The pair merges what it writes into the base at every verified
-  // checkpoint: the zero pages shmem allocates on first writes are filled
-  // there, not wasted (see MemoryBase::reclaims_zero_pages).
-  base_->set_reclaims_zero_pages(false);
+  // By default the zero pages shmem allocates on first writes wait for the
+  // next merge to fill them (see ReplicaOptions::reclaim_zero_pages).
+  base_->set_reclaims_zero_pages(options_.reclaim_zero_pages);
   config_.memory_base = base_;
   merger_ = std::make_unique<PageMerger>(base_, MergePolicy{});
 
