@@ -981,12 +981,12 @@ absl::StatusOr<bool> ReplicatedRun::Recover(const Trigger& trigger) {
       agrees[role] = *a;
     }
   }
+  // Exactly one must agree with C. (A replica the trigger blames, or that
+  // failed, is no candidate and never agrees; both agreeing means the
+  // divergence did not reproduce, and nobody can be named.)
   int survivor = -1;
   if (agrees[kLeader] != agrees[kFollower]) {
     survivor = agrees[kLeader] ? kLeader : kFollower;
-  } else if (agrees[kLeader]) {
-    // Both agree with C: only a trigger that names a culprit decides.
-    if (trigger.culprit) survivor = 1 - *trigger.culprit;
   }
   if (survivor < 0) {
     return give_up(agrees[kLeader] ? "the rebuilt replica agrees with both"
