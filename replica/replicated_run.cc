@@ -52,6 +52,12 @@ double MsSince(uint64_t start_ns) {
   return (HostClock::MonotonicNs() - start_ns) / 1e6;
 }
 
+// "A", "B", ... "Z", then "R27", "R28", ... (a long run may rebuild many).
+std::string ReplicaName(int index) {
+  if (index < 26) return std::string(1, static_cast<char>('A' + index));
+  return absl::StrFormat("R%d", index + 1);
+}
+
 const char* RoleName(int role) {
   return role == kLeader ? "leader" : "follower";
 }
@@ -849,8 +855,7 @@ absl::StatusOr<std::optional<Trigger>> ReplicatedRun::CheckEnd() {
 
 absl::StatusOr<Rebuilt> ReplicatedRun::Rebuild(const VotePoint& point) {
   Rebuilt out;
-  out.replica =
-      NewReplica(std::string(1, static_cast<char>('A' + next_name_++)));
+  out.replica = NewReplica(ReplicaName(next_name_++));
   auto c = RestoreCheckpoint(kvm_, *checkpoint_, out.replica->sink.get());
   if (!c.ok()) return c.status();
   out.replica->machine = std::move(*c);
