@@ -36,6 +36,8 @@ std::string_view DivergenceTriggerName(DivergenceTrigger trigger) {
       return "hang";
     case DivergenceTrigger::kEnd:
       return "end_mismatch";
+    case DivergenceTrigger::kLog:
+      return "log_mismatch";
   }
   return "?";
 }
@@ -103,9 +105,6 @@ struct Trigger {
   uint64_t esn = 0;
   std::string detail;
   std::optional<int> culprit;  // role
-  // kOutput of the follower halting with no input at `esn` while the leader
-  // went on: the log itself is in question.
-  bool follower_stuck = false;
   uint64_t detected_ns = 0;
 };
 
@@ -456,13 +455,12 @@ class ReplicatedRun::FollowerInputs : public InputSource {
     }
     // The leader went on past this exit without an input that wakes the
     // guest: one of the two is wrong about where the guest halts.
-    epoch_->Fail({.kind = DivergenceTrigger::kOutput,
+    epoch_->Fail({.kind = DivergenceTrigger::kLog,
                   .esn = m.esn(),
                   .detail = absl::StrFormat(
                       "the follower halted at ESN %d, where the leader placed "
                       "no input to wake it",
-                      m.esn()),
-                  .follower_stuck = true});
+                      m.esn())});
     return absl::AbortedError("stuck");
   }
 
@@ -692,12 +690,11 @@ absl::StatusOr<std::optional<Trigger>> ReplicatedRun::RunEpoch() {
       // The leader's input does not fit the follower's state: one of the
       // two is wrong about the guest, as when it halts with no input.
       if (!epoch.stopping()) {
-        epoch.Fail({.kind = DivergenceTrigger::kOutput,
+        epoch.Fail({.kind = DivergenceTrigger::kLog,
                     .esn = follower_->machine->esn(),
                     .detail = "the follower could not take the leader's "
                               "input: " +
-                              std::string(fres.status().message()),
-                    .follower_stuck = true});
+                              std::string(fres.status().message())});
       }
     } else if (!fres.ok()) {
       crashed(kFollower, *follower_, fres.status());
@@ -926,13 +923,11 @@ absl::StatusOr<bool> ReplicatedRun::Recover(const Trigger& trigger) {
       through = UINT64_MAX;
       compare_states = true;
       break;
+    case DivergenceTrigger::kLog:
+      point.before_inputs_of = trigger.esn + 1;
+      through = trigger.esn;
+      break;
     case DivergenceTrigger::kOutput:
-      if (trigger.follower_stuck) {
-        point.before_inputs_of = trigger.esn + 1;
-        through = trigger.esn;
-        break;
-      }
-      [[fallthrough]];
     case DivergenceTrigger::kCrash:
     case DivergenceTrigger::kHang: {
       // Never past the survivor when it is the follower: C then follows
@@ -957,9 +952,10 @@ absl::StatusOr<bool> ReplicatedRun::Recover(const Trigger& trigger) {
   Replica& c = *rebuilt->replica;
 
   bool agrees[2] = {false, false};
-  if (trigger.follower_stuck) {
-    // C halted there too for want of an input: the leader's log is wrong.
-    // C went on: the follower should not have halted.
+  if (trigger.kind == DivergenceTrigger::kLog) {
+    // C could not follow the log there either (no input to wake it, or
+    // one that does not fit): the leader's log is wrong. C went on: the
+    // follower is.
     if (rebuilt->replay.starved && c.machine->esn() == trigger.esn) {
       auto a = Agrees(c, *follower_, through, /*states=*/true);
       if (!a.ok()) return a.status();

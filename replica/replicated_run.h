@@ -69,7 +69,14 @@ struct ReplicaOptions {
   std::optional<ReplicaRecording> record;
 };
 
-enum class DivergenceTrigger { kOutput, kCheckpoint, kCrash, kHang, kEnd };
+enum class DivergenceTrigger {
+  kOutput,      // the replicas' outputs differ
+  kCheckpoint,  // their states differ at a checkpoint
+  kCrash,       // one failed on its own
+  kHang,        // one stopped making progress
+  kEnd,         // they ended differently
+  kLog,         // the follower could not follow the leader's log
+};
 std::string_view DivergenceTriggerName(DivergenceTrigger trigger);
 
 // One divergence and what came of it.
