@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -185,6 +186,81 @@ TEST_F(MachineTest, RunsAreDeterministicGivenTheSameInputs) {
     GuestRun c = RunGuest(*kvm_, guest, "", 26'000);
     EXPECT_NE(a.hash, c.hash) << guest;
   }
+}
+
+// A run stopped in the middle of the rendezvous after an exit (its input
+// source or its observer failing, before inputs, while halted, before the
+// observer) is taken up where it stopped by the next RunMachine: the guest
+// ends in exactly the state of a run never stopped (a replica stopped for a
+// vote must resume like this).
+class StoppingInputs : public InputSource {
+ public:
+  explicit StoppingInputs(InputSource* inner) : inner_(inner) {}
+  absl::Status Poll(const Machine& m, std::vector<InputEvent>& out) override {
+    if (m.esn() % 5 == 0 && stopped_poll_.insert(m.esn()).second) {
+      return absl::AbortedError("stop before the inputs");
+    }
+    return inner_->Poll(m, out);
+  }
+  absl::Status WaitForWakeup(const Machine& m, uint64_t deadline,
+                             std::vector<InputEvent>& out) override {
+    if (stopped_wait_.insert(m.esn()).second) {
+      return absl::AbortedError("stop while halted");
+    }
+    return inner_->WaitForWakeup(m, deadline, out);
+  }
+  size_t stops() const { return stopped_poll_.size() + stopped_wait_.size(); }
+
+ private:
+  InputSource* inner_;
+  std::set<uint64_t> stopped_poll_, stopped_wait_;
+};
+
+class StoppingObserver : public RunObserver {
+ public:
+  absl::Status AtRendezvous(Machine& m) override {
+    if (m.esn() % 7 == 0 && stopped_.insert(m.esn()).second) {
+      return absl::AbortedError("stop before the observer");
+    }
+    return absl::OkStatus();
+  }
+  size_t stops() const { return stopped_.size(); }
+
+ private:
+  std::set<uint64_t> stopped_;
+};
+
+TEST_F(MachineTest, ARunStoppedMidRendezvousResumesExactly) {
+  const GuestRun whole = RunGuest(*kvm_, "timer", "", 25'000);
+  ASSERT_EQ(whole.result.reason, StopReason::kDebugExit);
+
+  RecordingOutputSink sink;
+  MachineConfig config;
+  config.memory_bytes = 64 << 20;
+  config.platform.rtc_epoch_seconds = 1'800'000'000;
+  auto m = Machine::Create(*kvm_, config, &sink);
+  ASSERT_TRUE(m.ok()) << m.status();
+  std::vector<uint8_t> image = ReadFileBytes(GuestPath("timer"));
+  ASSERT_TRUE((*m)->BootMultiboot(image, "timer", {}).ok());
+  ScriptedInputs scripted(25'000);
+  StoppingInputs inputs(&scripted);
+  StoppingObserver observer;
+  absl::StatusOr<RunResult> r;
+  int runs = 0;
+  for (;; ++runs) {
+    ASSERT_LT(runs, 100'000);
+    r = RunMachine(**m, inputs, {.timeout_seconds = 60, .observer = &observer});
+    if (r.ok()) break;
+    ASSERT_TRUE(absl::IsAborted(r.status())) << r.status();
+  }
+  EXPECT_GT(inputs.stops(), 10u);
+  EXPECT_GT(observer.stops(), 10u);
+  EXPECT_EQ(r->reason, StopReason::kDebugExit) << r->message;
+  EXPECT_EQ(r->esn, whole.result.esn);
+  EXPECT_EQ(sink.SerialText(), whole.output);
+  auto hash = (*m)->StateHash();
+  ASSERT_TRUE(hash.ok());
+  EXPECT_EQ(*hash, whole.hash);
 }
 
 // A RunController stop (what Ctrl-C does in xvirt) ends a run even while
