@@ -294,11 +294,14 @@ struct Rebuilt {
   VoteReplay replay;
 };
 
-class ReplicatedRun {
+// The replica manager (DESIGN §4) behind RunReplicated: the replicas, their
+// epochs (both running until they end or a trigger stops them), the
+// verified checkpoints, and recovery.
+class ReplicaManager {
  public:
-  ReplicatedRun(const KvmSystem& kvm, MachineConfig config,
-                LiveEnvironment& env, const ReplicaOptions& options,
-                RunController* controller)
+  ReplicaManager(const KvmSystem& kvm, MachineConfig config,
+                 LiveEnvironment& env, const ReplicaOptions& options,
+                 RunController* controller)
       : kvm_(kvm),
         config_(std::move(config)),
         env_(env),
@@ -378,9 +381,9 @@ class ReplicatedRun {
 
 // The leader's inputs: re-queued ones first, then the live back-ends, after
 // handing them the outputs the gate released since the last call.
-class ReplicatedRun::LeaderInputs : public InputSource {
+class ReplicaManager::LeaderInputs : public InputSource {
  public:
-  LeaderInputs(ReplicatedRun* run, EpochState* epoch)
+  LeaderInputs(ReplicaManager* run, EpochState* epoch)
       : run_(run), epoch_(epoch) {}
 
   absl::Status Poll(const Machine& m, std::vector<InputEvent>& out) override {
@@ -428,14 +431,14 @@ class ReplicatedRun::LeaderInputs : public InputSource {
     }
   }
 
-  ReplicatedRun* run_;
+  ReplicaManager* run_;
   EpochState* epoch_;
 };
 
 // The follower's inputs: the leader's, from the log, at the same ESN.
-class ReplicatedRun::FollowerInputs : public InputSource {
+class ReplicaManager::FollowerInputs : public InputSource {
  public:
-  FollowerInputs(ReplicatedRun* run, EpochState* epoch)
+  FollowerInputs(ReplicaManager* run, EpochState* epoch)
       : run_(run), epoch_(epoch) {}
 
   absl::Status Poll(const Machine& m, std::vector<InputEvent>& out) override {
@@ -465,15 +468,15 @@ class ReplicatedRun::FollowerInputs : public InputSource {
   }
 
  private:
-  ReplicatedRun* run_;
+  ReplicaManager* run_;
   EpochState* epoch_;
 };
 
 // The leader at each rendezvous: logs its inputs, chooses checkpoints,
 // publishes its progress, waits for a lagging follower.
-class ReplicatedRun::LeaderObserver : public RunObserver {
+class ReplicaManager::LeaderObserver : public RunObserver {
  public:
-  LeaderObserver(ReplicatedRun* run, EpochState* epoch)
+  LeaderObserver(ReplicaManager* run, EpochState* epoch)
       : run_(run), epoch_(epoch) {}
 
   absl::Status OnInput(const Machine& m, const InputEvent& input) override {
@@ -509,15 +512,15 @@ class ReplicatedRun::LeaderObserver : public RunObserver {
            MsSince(run_->last_checkpoint_ns_) >= *o.checkpoint_ms;
   }
 
-  ReplicatedRun* run_;
+  ReplicaManager* run_;
   EpochState* epoch_;
 };
 
 // The follower at each rendezvous: stops at the leader's checkpoints and
 // where the leader ended.
-class ReplicatedRun::FollowerObserver : public RunObserver {
+class ReplicaManager::FollowerObserver : public RunObserver {
  public:
-  FollowerObserver(ReplicatedRun* run, EpochState* epoch)
+  FollowerObserver(ReplicaManager* run, EpochState* epoch)
       : run_(run), epoch_(epoch) {}
 
   absl::Status AtRendezvous(Machine& m) override {
@@ -538,11 +541,11 @@ class ReplicatedRun::FollowerObserver : public RunObserver {
   }
 
  private:
-  ReplicatedRun* run_;
+  ReplicaManager* run_;
   EpochState* epoch_;
 };
 
-std::unique_ptr<Replica> ReplicatedRun::NewReplica(std::string name) {
+std::unique_ptr<Replica> ReplicaManager::NewReplica(std::string name) {
   auto r = std::make_unique<Replica>();
   r->name = std::move(name);
   r->sink = std::make_unique<ReplicaSink>(&gate_);
@@ -558,9 +561,9 @@ std::unique_ptr<Replica> ReplicatedRun::NewReplica(std::string name) {
   return r;
 }
 
-absl::Status ReplicatedRun::Start(std::span<const uint8_t> kernel,
-                                  std::string_view kernel_name,
-                                  const MultibootOptions& boot) {
+absl::Status ReplicaManager::Start(std::span<const uint8_t> kernel,
+                                   std::string_view kernel_name,
+                                   const MultibootOptions& boot) {
   auto base = MemoryBase::Create(config_.memory_bytes);
   if (!base.ok()) return base.status();
   base_ = *base;
@@ -610,7 +613,7 @@ absl::Status ReplicatedRun::Start(std::span<const uint8_t> kernel,
   return absl::OkStatus();
 }
 
-std::optional<Trigger> ReplicatedRun::VerifyCheckpoint(uint64_t esn) {
+std::optional<Trigger> ReplicaManager::VerifyCheckpoint(uint64_t esn) {
   Machine& a = *leader_->machine;
   Machine& b = *follower_->machine;
   auto fail = [&](std::string why) {
@@ -650,7 +653,7 @@ std::optional<Trigger> ReplicatedRun::VerifyCheckpoint(uint64_t esn) {
   return std::nullopt;
 }
 
-absl::StatusOr<std::optional<Trigger>> ReplicatedRun::RunEpoch() {
+absl::StatusOr<std::optional<Trigger>> ReplicaManager::RunEpoch() {
   EpochState epoch(&log_);
   epoch_.store(&epoch);
   log_.Resume();
@@ -816,7 +819,7 @@ absl::StatusOr<std::optional<Trigger>> ReplicatedRun::RunEpoch() {
   return CheckEnd();
 }
 
-absl::StatusOr<std::optional<Trigger>> ReplicatedRun::CheckEnd() {
+absl::StatusOr<std::optional<Trigger>> ReplicaManager::CheckEnd() {
   Machine& a = *leader_->machine;
   Machine& b = *follower_->machine;
   const RunResult& r = *leader_result_;
@@ -850,7 +853,7 @@ absl::StatusOr<std::optional<Trigger>> ReplicatedRun::CheckEnd() {
   return std::optional<Trigger>();
 }
 
-absl::StatusOr<Rebuilt> ReplicatedRun::Rebuild(const VotePoint& point) {
+absl::StatusOr<Rebuilt> ReplicaManager::Rebuild(const VotePoint& point) {
   Rebuilt out;
   out.replica = NewReplica(ReplicaName(next_name_++));
   auto c = RestoreCheckpoint(kvm_, *checkpoint_, out.replica->sink.get());
@@ -868,8 +871,8 @@ absl::StatusOr<Rebuilt> ReplicatedRun::Rebuild(const VotePoint& point) {
   return out;
 }
 
-absl::StatusOr<bool> ReplicatedRun::Agrees(Replica& c, Replica& r,
-                                           uint64_t through_esn, bool states) {
+absl::StatusOr<bool> ReplicaManager::Agrees(Replica& c, Replica& r,
+                                            uint64_t through_esn, bool states) {
   if (TrailThrough(c.sink->trail(), through_esn) !=
       TrailThrough(r.sink->trail(), through_esn)) {
     return false;
@@ -880,7 +883,7 @@ absl::StatusOr<bool> ReplicatedRun::Agrees(Replica& c, Replica& r,
   return v->verified();
 }
 
-absl::StatusOr<bool> ReplicatedRun::Recover(const Trigger& trigger) {
+absl::StatusOr<bool> ReplicaManager::Recover(const Trigger& trigger) {
   DivergenceEvent event{
       .esn = trigger.esn,
       .trigger = trigger.kind,
@@ -1057,7 +1060,7 @@ absl::StatusOr<bool> ReplicatedRun::Recover(const Trigger& trigger) {
   return true;
 }
 
-absl::Status ReplicatedRun::FinishRecording() {
+absl::Status ReplicaManager::FinishRecording() {
   if (!record_error_.ok()) return record_error_;
   if (!recorder_) return absl::OkStatus();
   if (outcome_.fail_safe || !leader_result_ ||
@@ -1092,7 +1095,7 @@ absl::Status ReplicatedRun::FinishRecording() {
   return absl::OkStatus();
 }
 
-absl::StatusOr<ReplicatedOutcome> ReplicatedRun::Run() {
+absl::StatusOr<ReplicatedOutcome> ReplicaManager::Run() {
   start_ns_ = HostClock::MonotonicNs();
   last_checkpoint_ns_ = start_ns_;
   env_.StartClock(leader_->machine->platform().clock().now_ns());
@@ -1148,7 +1151,7 @@ absl::StatusOr<ReplicatedOutcome> RunReplicated(
   if (config.memory_base != nullptr) {
     return absl::InvalidArgumentError("RunReplicated makes its own base");
   }
-  ReplicatedRun run(kvm, std::move(config), env, options, controller);
+  ReplicaManager run(kvm, std::move(config), env, options, controller);
   if (absl::Status s = run.Start(kernel, kernel_name, boot); !s.ok()) return s;
   return run.Run();
 }
