@@ -5,9 +5,18 @@
 #include "machine/state_hash.h"
 
 namespace xv {
+namespace {
 
-absl::StatusOr<Checkpoint> CaptureCheckpoint(Machine& machine,
-                                             bool copy_delta) {
+Hash128 StateHashWithMemory(const Checkpoint& cp, const Hash128& memory_root) {
+  std::vector<std::span<const uint8_t>> blobs;
+  for (const FrontEndState& fe : cp.front_ends) blobs.emplace_back(fe.blob);
+  return ComposeStateHash(cp.vcpu, blobs, cp.clock_ns, memory_root);
+}
+
+}  // namespace
+
+absl::StatusOr<Checkpoint> CaptureCheckpoint(Machine& machine, bool copy_delta,
+                                             bool page_digests) {
   if (absl::Status s = machine.SyncMemory(); !s.ok()) return s;
   Checkpoint cp;
   cp.esn = machine.esn();
@@ -33,16 +42,35 @@ absl::StatusOr<Checkpoint> CaptureCheckpoint(Machine& machine,
     }
   });
   if (!copy_delta) cp.delta_view = &machine.memory();
-  cp.page_hashes = std::make_shared<const PageHashes>(machine.page_hashes());
-  cp.state_hash = CheckpointStateHash(cp);
+  if (page_digests) {
+    cp.page_hashes = std::make_shared<const PageHashes>(machine.page_hashes());
+  }
+  cp.state_hash = StateHashWithMemory(cp, machine.page_hashes().Root());
   return cp;
 }
 
 Hash128 CheckpointStateHash(const Checkpoint& cp) {
-  std::vector<std::span<const uint8_t>> blobs;
-  for (const FrontEndState& fe : cp.front_ends) blobs.emplace_back(fe.blob);
-  return ComposeStateHash(cp.vcpu, blobs, cp.clock_ns,
-                          cp.page_hashes ? cp.page_hashes->Root() : Hash128{});
+  return StateHashWithMemory(
+      cp, cp.page_hashes ? cp.page_hashes->Root() : Hash128{});
+}
+
+absl::Status RehashCheckpointPages(Checkpoint& cp) {
+  if (cp.base == nullptr) {
+    return absl::FailedPreconditionError("checkpoint without a base");
+  }
+  auto hashes = PageHashes::OfBase(*cp.base);
+  if (!hashes.ok()) return hashes.status();
+  for (size_t i = 0; i < cp.delta_pages.size(); ++i) {
+    hashes->Set(cp.delta_pages[i], HashPage(cp.DeltaPage(i)));
+  }
+  if (Hash128 h = StateHashWithMemory(cp, hashes->Root()); h != cp.state_hash) {
+    return absl::DataLossError(absl::StrFormat(
+        "checkpoint at ESN %d: its base no longer holds its memory (state "
+        "hash %s, recomputed %s)",
+        cp.esn, cp.state_hash.ToHex(), h.ToHex()));
+  }
+  cp.page_hashes = std::make_shared<const PageHashes>(*std::move(hashes));
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::unique_ptr<Machine>> RestoreCheckpoint(

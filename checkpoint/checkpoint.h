@@ -59,7 +59,8 @@ struct Checkpoint {
   // machine runs again: for writing a file at once without a copy of every
   // page the guest ever wrote.
   const GuestMemory* delta_view = nullptr;
-  // Digests of every page of base + delta.
+  // Digests of every page of base + delta. Unset when captured without
+  // them (see CaptureCheckpoint); the state hash covers them either way.
   std::shared_ptr<const PageHashes> page_hashes;
 
   // Content of delta page i (from delta_data or delta_view).
@@ -74,8 +75,19 @@ struct Checkpoint {
 // exact whatever the base holds, as long as the base is not changed.
 // `copy_delta` false: the delta is read from the machine in place (see
 // Checkpoint::delta_view).
+//
+// `page_digests` false: the checkpoint keeps no copy of the page digests
+// (16 B per guest page): a replica pair holds its last verified checkpoint
+// only in case it needs a third replica, and RehashCheckpointPages()
+// recomputes them then.
 absl::StatusOr<Checkpoint> CaptureCheckpoint(Machine& machine,
-                                             bool copy_delta = true);
+                                             bool copy_delta = true,
+                                             bool page_digests = true);
+
+// Gives a checkpoint captured without page digests its digests again, from
+// its base and delta, and checks them against its state hash. Valid only
+// while the base holds what it held at the capture (a merge changes it).
+absl::Status RehashCheckpointPages(Checkpoint& checkpoint);
 
 // A new machine, on `checkpoint.base` with the delta written over it, in
 // exactly the checkpoint's state; its outputs go to `outputs`. Verifies the

@@ -628,8 +628,9 @@ std::optional<Trigger> ReplicaManager::VerifyCheckpoint(uint64_t esn) {
   auto merged = merger_->MergeVerified(pages);
   if (!merged.ok()) return fail(std::string(merged.status().message()));
   // What a third replica starts from. Taken after the merge: the base now
-  // holds the verified pages, the delta the hot ones kept private.
-  auto cp = CaptureCheckpoint(a);
+  // holds the verified pages, the delta the hot ones kept private. Its page
+  // digests are recomputed only if a third replica is ever needed.
+  auto cp = CaptureCheckpoint(a, /*copy_delta=*/true, /*page_digests=*/false);
   if (!cp.ok()) return fail(std::string(cp.status().message()));
   checkpoint_ = std::move(*cp);
   if (recorder_) {
@@ -856,6 +857,9 @@ absl::StatusOr<std::optional<Trigger>> ReplicaManager::CheckEnd() {
 absl::StatusOr<Rebuilt> ReplicaManager::Rebuild(const VotePoint& point) {
   Rebuilt out;
   out.replica = NewReplica(ReplicaName(next_name_++));
+  if (checkpoint_->page_hashes == nullptr) {
+    if (absl::Status s = RehashCheckpointPages(*checkpoint_); !s.ok()) return s;
+  }
   auto c = RestoreCheckpoint(kvm_, *checkpoint_, out.replica->sink.get());
   if (!c.ok()) return c.status();
   out.replica->machine = std::move(*c);
