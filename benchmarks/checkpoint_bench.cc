@@ -78,8 +78,7 @@
 #include "checkpoint/checkpoint.h"
 #include "checkpoint/verify.h"
 #include "devices/front_end.h"
-#include "kvm/kvm_system.h"
-#include "kvm/vcpu_state.h"
+#include "kvm/kvm_hypervisor.h"
 #include "machine/machine.h"
 #include "machine/run_loop.h"
 #include "machine/scripted_inputs.h"
@@ -239,7 +238,7 @@ class StopAtFirstOutput : public RunObserver {
 
 class Bench {
  public:
-  Bench(const Options& options, KvmSystem kvm)
+  Bench(const Options& options, std::unique_ptr<KvmHypervisor> kvm)
       : kvm_(std::move(kvm)),
         memtouch_(ReadFileOrDie(options.guest_dir + "/memtouch.elf")) {}
 
@@ -255,7 +254,7 @@ class Bench {
       config.memory_base =
           ValueOrDie(MemoryBase::Create(kMachineBytes), "creating a base");
     }
-    r->machine = ValueOrDie(Machine::Create(kvm_, config, &r->serial),
+    r->machine = ValueOrDie(Machine::Create(*kvm_, config, &r->serial),
                             "creating a machine");
     ValueOrDie(
         r->machine->BootMultiboot(memtouch_, "memtouch", {.cmdline = cmdline}),
@@ -268,12 +267,12 @@ class Bench {
     Checkpoint cp = ValueOrDie(CaptureCheckpoint(from.m()), "fork: capture");
     auto r = std::make_unique<Replica>();
     r->machine =
-        ValueOrDie(RestoreCheckpoint(kvm_, cp, &r->serial), "fork: restore");
+        ValueOrDie(RestoreCheckpoint(*kvm_, cp, &r->serial), "fork: restore");
     return r;
   }
 
  private:
-  KvmSystem kvm_;
+  std::unique_ptr<KvmHypervisor> kvm_;
   std::vector<uint8_t> memtouch_;
 };
 
@@ -770,8 +769,8 @@ void Rewind(Replica& r, const Checkpoint& cp) {
     DieIfError(LoadFrontEnd(*fes[i], cp.front_ends[i].blob), "rewind: device");
   }
   m.platform().LoadClock(cp.clock_ns);
-  DieIfError(RestoreVcpuState(m.vcpu(), cp.vcpu), "rewind: vCPU");
-  m.vcpu().set_esn(cp.esn);
+  DieIfError(m.cpu().RestoreState(cp.cpu), "rewind: vCPU");
+  m.set_esn(cp.esn);
   Hash128 hash = ValueOrDie(m.StateHash(), "rewind: state hash");
   Require(hash == cp.state_hash, "rewind: state differs from the checkpoint");
 }
@@ -1198,7 +1197,7 @@ bool ParseOptions(int argc, char** argv, Options& options) {
 int Main(int argc, char** argv) {
   Options options;
   if (!ParseOptions(argc, argv, options)) return 2;
-  Bench bench(options, ValueOrDie(KvmSystem::Open(), "opening KVM"));
+  Bench bench(options, ValueOrDie(KvmHypervisor::Open(), "opening KVM"));
   const std::string load_before = LoadAverage();
   auto wanted = [&](char part) {
     return options.parts.find(part) != std::string::npos;

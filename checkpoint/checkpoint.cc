@@ -10,7 +10,7 @@ namespace {
 Hash128 StateHashWithMemory(const Checkpoint& cp, const Hash128& memory_root) {
   std::vector<std::span<const uint8_t>> blobs;
   for (const FrontEndState& fe : cp.front_ends) blobs.emplace_back(fe.blob);
-  return ComposeStateHash(cp.vcpu, blobs, cp.clock_ns, memory_root);
+  return ComposeStateHash(cp.cpu.arch, blobs, cp.clock_ns, memory_root);
 }
 
 }  // namespace
@@ -23,9 +23,9 @@ absl::StatusOr<Checkpoint> CaptureCheckpoint(Machine& machine, bool copy_delta,
   cp.memory_bytes = machine.config().memory_bytes;
   cp.platform = machine.config().platform;
   cp.cpuid.assign(machine.cpuid().begin(), machine.cpuid().end());
-  auto vcpu = machine.CaptureVcpu();
-  if (!vcpu.ok()) return vcpu.status();
-  cp.vcpu = std::move(*vcpu);
+  auto cpu = machine.CaptureCpu();
+  if (!cpu.ok()) return cpu.status();
+  cp.cpu = std::move(*cpu);
   for (const FrontEnd* fe : machine.platform().front_ends()) {
     cp.front_ends.push_back({std::string(fe->name()), SaveFrontEnd(*fe)});
   }
@@ -74,7 +74,7 @@ absl::Status RehashCheckpointPages(Checkpoint& cp) {
 }
 
 absl::StatusOr<std::unique_ptr<Machine>> RestoreCheckpoint(
-    const KvmSystem& kvm, const Checkpoint& cp, OutputSink* outputs) {
+    const Hypervisor& hypervisor, const Checkpoint& cp, OutputSink* outputs) {
   if (cp.base == nullptr || cp.page_hashes == nullptr) {
     return absl::InvalidArgumentError("checkpoint has no memory");
   }
@@ -90,7 +90,7 @@ absl::StatusOr<std::unique_ptr<Machine>> RestoreCheckpoint(
   config.cpuid = cp.cpuid;
   config.memory_base = cp.base;
   config.memory_base_hashes = cp.page_hashes;
-  auto machine = Machine::Create(kvm, config, outputs);
+  auto machine = Machine::Create(hypervisor, config, outputs);
   if (!machine.ok()) return machine.status();
   Machine& m = **machine;
   for (size_t i = 0; i < cp.delta_pages.size(); ++i) {
@@ -118,8 +118,8 @@ absl::StatusOr<std::unique_ptr<Machine>> RestoreCheckpoint(
     }
   }
   m.platform().LoadClock(cp.clock_ns);
-  if (absl::Status s = RestoreVcpuState(m.vcpu(), cp.vcpu); !s.ok()) return s;
-  m.vcpu().set_esn(cp.esn);
+  if (absl::Status s = m.cpu().RestoreState(cp.cpu); !s.ok()) return s;
+  m.set_esn(cp.esn);
   auto hash = m.StateHash();
   if (!hash.ok()) return hash.status();
   if (*hash != cp.state_hash) {

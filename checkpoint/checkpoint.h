@@ -1,5 +1,5 @@
 // Checkpoint: everything needed to build a replica that behaves bit for bit
-// like the one it was taken from, at a rendezvous (DESIGN §4): vCPU state,
+// like the one it was taken from, at a rendezvous (DESIGN §4): CPU state,
 // device front-end state, the virtual clock, and memory as a base plus the
 // pages that differ from it.
 //
@@ -19,8 +19,9 @@
 #include "absl/status/statusor.h"
 #include "base/hash128.h"
 #include "devices/output_sink.h"
-#include "kvm/kvm_system.h"
-#include "kvm/vcpu_state.h"
+#include "hypervisor/arch_state.h"
+#include "hypervisor/cpuid.h"
+#include "hypervisor/guest_cpu.h"
 #include "machine/machine.h"
 #include "memshare/guest_memory.h"
 #include "memshare/memory_base.h"
@@ -43,9 +44,10 @@ struct Checkpoint {
   // What the guest runs on: a checkpoint restores only into the same.
   uint64_t memory_bytes = 0;
   PcPlatformConfig platform;
-  std::vector<kvm_cpuid_entry2> cpuid;
+  std::vector<CpuidLeaf> cpuid;
 
-  VcpuState vcpu;
+  // The architectural state, and the capturing backend's own image of it.
+  CpuState cpu;
   // In PcPlatform::front_ends() order.
   std::vector<FrontEndState> front_ends;
   uint64_t clock_ns = 0;
@@ -70,7 +72,7 @@ struct Checkpoint {
   }
 };
 
-// Captures `machine` at a rendezvous (the vCPU outside KVM_RUN). The delta
+// Captures `machine` at a rendezvous (its CPU stopped). The delta
 // is every page the machine holds a private copy of, so the checkpoint is
 // exact whatever the base holds, as long as the base is not changed.
 // `copy_delta` false: the delta is read from the machine in place (see
@@ -89,14 +91,15 @@ absl::StatusOr<Checkpoint> CaptureCheckpoint(Machine& machine,
 // while the base holds what it held at the capture (a merge changes it).
 absl::Status RehashCheckpointPages(Checkpoint& checkpoint);
 
-// A new machine, on `checkpoint.base` with the delta written over it, in
-// exactly the checkpoint's state; its outputs go to `outputs`. Verifies the
-// restored state hash against the checkpoint's.
+// A new machine on `hypervisor`, on `checkpoint.base` with the delta written
+// over it, in exactly the checkpoint's state; its outputs go to `outputs`.
+// Verifies the restored state hash against the checkpoint's.
 absl::StatusOr<std::unique_ptr<Machine>> RestoreCheckpoint(
-    const KvmSystem& kvm, const Checkpoint& checkpoint, OutputSink* outputs);
+    const Hypervisor& hypervisor, const Checkpoint& checkpoint,
+    OutputSink* outputs);
 
 // The state hash the checkpoint describes, computed from its fields alone
-// (no KVM): what a checkpoint file is checked against.
+// (no CPU): what a checkpoint file is checked against.
 Hash128 CheckpointStateHash(const Checkpoint& checkpoint);
 
 }  // namespace xv

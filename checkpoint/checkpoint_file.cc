@@ -23,7 +23,7 @@
 #include "absl/strings/str_format.h"
 #include "base/scoped_fd.h"
 #include "checkpoint/checkpoint.capnp.h"
-#include "kvm/kvm_uapi.h"
+#include "hypervisor/cpu_state_schema.h"
 #include "machine/machine.h"
 #include "memshare/memory_base.h"
 #include "memshare/page_hashes.h"
@@ -40,9 +40,7 @@ namespace {
 // or checkpoint files would lose it silently; then update the sizes here.
 static_assert(sizeof(PcPlatformConfig) == 16,
               "PcPlatformConfig changed: store the change in checkpoint files");
-static_assert(sizeof(VcpuState) == 5160,
-              "VcpuState changed: store the change in checkpoint files");
-static_assert(sizeof(Checkpoint) == 5352,
+static_assert(sizeof(Checkpoint) == 1304,
               "Checkpoint changed: store the change in checkpoint files");
 
 // Fast: a checkpoint is written while the recording waits.
@@ -96,18 +94,18 @@ absl::Status ErrnoError(int err, const std::string& path,
   return absl::ErrnoToStatus(err, absl::StrFormat("%s: %s", path, what));
 }
 
-template <typename T>
-capnp::Data::Reader AsData(const T& value) {
-  return {reinterpret_cast<const kj::byte*>(&value), sizeof value};
-}
-
-void SetHash(ckpt::Hash128::Builder out, const Hash128& h) {
-  out.setLow(h.low);
-  out.setHigh(h.high);
-}
-
-Hash128 GetHash(ckpt::Hash128::Reader in) {
-  return {.high = in.getHigh(), .low = in.getLow()};
+// An older or newer format than this xvirt reads.
+absl::Status FormatError(const std::string& path, uint32_t version) {
+  if (version < kCheckpointFileVersion) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "%s: made by an older xvirt (format %d); re-record it (this xvirt "
+        "reads checkpoint format %d)",
+        path, version, kCheckpointFileVersion));
+  }
+  return absl::FailedPreconditionError(absl::StrFormat(
+      "%s: made by a newer xvirt (format %d); this xvirt reads checkpoint "
+      "format %d",
+      path, version, kCheckpointFileVersion));
 }
 
 // ----------------------------------------------------------------------
@@ -314,7 +312,7 @@ std::vector<PageRun> StoredRuns(const PageHashes& hashes) {
 // and `digests` with their digests, which must be those of cp.page_hashes.
 absl::Status FillRun(const std::string& path, const Checkpoint& cp,
                      const PageRun& run, uint8_t* out,
-                     capnp::List<ckpt::Hash128>::Builder digests) {
+                     capnp::List<schema::Hash128>::Builder digests) {
   const uint64_t end = run.first + run.count;
   size_t d =
       static_cast<size_t>(std::lower_bound(cp.delta_pages.begin(),
@@ -351,7 +349,7 @@ absl::Status FillRun(const std::string& path, const Checkpoint& cp,
           path, p, p * kPageSize, digest.ToHex(),
           cp.page_hashes->page(p).ToHex()));
     }
-    SetHash(digests[static_cast<unsigned>(i)], digest);
+    ToSchema(digest, digests[static_cast<unsigned>(i)]);
   }
   return absl::OkStatus();
 }
@@ -362,37 +360,14 @@ absl::Status BuildMessage(const std::string& path, const Checkpoint& cp,
   auto root = message.initRoot<ckpt::CheckpointFile>();
   root.setFormatVersion(kCheckpointFileVersion);
   root.setEsn(cp.esn);
-  SetHash(root.initStateHash(), cp.state_hash);
-  SetHash(root.initOrigin(), origin);
+  ToSchema(cp.state_hash, root.initStateHash());
+  ToSchema(origin, root.initOrigin());
   root.setMemoryBytes(cp.memory_bytes);
   root.setDiskSectors(cp.platform.disk_sectors);
   root.setRtcEpochSeconds(cp.platform.rtc_epoch_seconds);
 
-  auto cpuid = root.initCpuid(static_cast<unsigned>(cp.cpuid.size()));
-  for (size_t i = 0; i < cp.cpuid.size(); ++i) {
-    const kvm_cpuid_entry2& e = cp.cpuid[i];
-    auto out = cpuid[static_cast<unsigned>(i)];
-    out.setFunction(e.function);
-    out.setIndex(e.index);
-    out.setFlags(e.flags);
-    out.setEax(e.eax);
-    out.setEbx(e.ebx);
-    out.setEcx(e.ecx);
-    out.setEdx(e.edx);
-  }
-
-  auto vcpu = root.initVcpu();
-  vcpu.setRegs(AsData(cp.vcpu.regs));
-  vcpu.setSregs(AsData(cp.vcpu.sregs));
-  vcpu.setXsave(AsData(cp.vcpu.xsave));
-  vcpu.setXcrs(AsData(cp.vcpu.xcrs));
-  vcpu.setEvents(AsData(cp.vcpu.events));
-  vcpu.setDebugregs(AsData(cp.vcpu.debugregs));
-  auto msrs = vcpu.initMsrs(static_cast<unsigned>(cp.vcpu.msrs.size()));
-  for (size_t i = 0; i < cp.vcpu.msrs.size(); ++i) {
-    msrs[static_cast<unsigned>(i)].setIndex(cp.vcpu.msrs[i].index);
-    msrs[static_cast<unsigned>(i)].setValue(cp.vcpu.msrs[i].value);
-  }
+  ToSchema(cp.cpuid, root.initCpuid(static_cast<unsigned>(cp.cpuid.size())));
+  ToSchema(cp.cpu, root.initCpu());
 
   auto front_ends =
       root.initFrontEnds(static_cast<unsigned>(cp.front_ends.size()));
@@ -481,12 +456,7 @@ absl::StatusOr<FileHeader> ReadHeader(int fd, const std::string& path,
         path, n, kCheckpointHeaderBytes));
   }
   const uint32_t version = LoadLe32(header + 8);
-  if (version != kCheckpointFileVersion) {
-    return absl::FailedPreconditionError(absl::StrFormat(
-        "%s: checkpoint file version %d is not supported (this xvirt reads "
-        "version %d)",
-        path, version, kCheckpointFileVersion));
-  }
+  if (version != kCheckpointFileVersion) return FormatError(path, version);
   const uint32_t reserved = LoadLe32(header + 12);
   if (reserved != 0) {
     return absl::DataLossError(absl::StrFormat(
@@ -643,32 +613,16 @@ absl::StatusOr<Message> Decompress(int fd, const std::string& path,
   return message;
 }
 
-// Copies a KVM struct out of its blob, which must be exactly its size.
-template <typename T>
-absl::Status LoadStruct(const std::string& path, const char* field,
-                        const char* type, capnp::Data::Reader blob, T* out) {
-  if (blob.size() != sizeof(T)) {
-    return absl::DataLossError(
-        absl::StrFormat("%s: the vCPU's %s is %d bytes, not sizeof(%s) = %d",
-                        path, field, blob.size(), type, sizeof(T)));
-  }
-  std::memcpy(out, blob.begin(), sizeof(T));
-  return absl::OkStatus();
-}
-
 // Everything but memory. May throw kj::Exception on a malformed message.
 absl::Status DecodeState(const std::string& path,
                          ckpt::CheckpointFile::Reader root, Checkpoint& cp,
                          Hash128& origin) {
   if (root.getFormatVersion() != kCheckpointFileVersion) {
-    return absl::FailedPreconditionError(absl::StrFormat(
-        "%s: the checkpoint's format version is %d, this xvirt reads version "
-        "%d",
-        path, root.getFormatVersion(), kCheckpointFileVersion));
+    return FormatError(path, root.getFormatVersion());
   }
   cp.esn = root.getEsn();
-  cp.state_hash = GetHash(root.getStateHash());
-  origin = GetHash(root.getOrigin());
+  cp.state_hash = FromSchema(root.getStateHash());
+  origin = FromSchema(root.getOrigin());
   cp.memory_bytes = root.getMemoryBytes();
   if (cp.memory_bytes == 0 || cp.memory_bytes > kMaxMemoryBytes ||
       cp.memory_bytes % kPageSize != 0) {
@@ -679,36 +633,13 @@ absl::Status DecodeState(const std::string& path,
   cp.platform.disk_sectors = root.getDiskSectors();
   cp.platform.rtc_epoch_seconds = root.getRtcEpochSeconds();
 
-  for (ckpt::CpuidEntry::Reader e : root.getCpuid()) {
-    kvm_cpuid_entry2 entry{};
-    entry.function = e.getFunction();
-    entry.index = e.getIndex();
-    entry.flags = e.getFlags();
-    entry.eax = e.getEax();
-    entry.ebx = e.getEbx();
-    entry.ecx = e.getEcx();
-    entry.edx = e.getEdx();
-    cp.cpuid.push_back(entry);
+  cp.cpuid = FromSchema(root.getCpuid());
+  auto cpu = FromSchema(root.getCpu());
+  if (!cpu.ok()) {
+    return absl::Status(cpu.status().code(),
+                        absl::StrFormat("%s: %s", path, cpu.status().message()));
   }
-
-  ckpt::VcpuState::Reader vcpu = root.getVcpu();
-  for (absl::Status s : {
-           LoadStruct(path, "regs", "kvm_regs", vcpu.getRegs(), &cp.vcpu.regs),
-           LoadStruct(path, "sregs", "kvm_sregs", vcpu.getSregs(),
-                      &cp.vcpu.sregs),
-           LoadStruct(path, "xsave", "kvm_xsave", vcpu.getXsave(),
-                      &cp.vcpu.xsave),
-           LoadStruct(path, "xcrs", "kvm_xcrs", vcpu.getXcrs(), &cp.vcpu.xcrs),
-           LoadStruct(path, "events", "kvm_vcpu_events", vcpu.getEvents(),
-                      &cp.vcpu.events),
-           LoadStruct(path, "debugregs", "kvm_debugregs", vcpu.getDebugregs(),
-                      &cp.vcpu.debugregs),
-       }) {
-    if (!s.ok()) return s;
-  }
-  for (ckpt::Msr::Reader msr : vcpu.getMsrs()) {
-    cp.vcpu.msrs.push_back({msr.getIndex(), msr.getValue()});
-  }
+  cp.cpu = *std::move(cpu);
 
   for (ckpt::FrontEnd::Reader fe : root.getFrontEnds()) {
     capnp::Text::Reader name = fe.getName();
@@ -759,7 +690,7 @@ absl::Status DecodeMemory(const std::string& path,
       return run_error(absl::StrFormat("it holds %d bytes, not %d", data.size(),
                                        count * kPageSize));
     }
-    capnp::List<ckpt::Hash128>::Reader digests = run.getDigests();
+    capnp::List<schema::Hash128>::Reader digests = run.getDigests();
     if (digests.size() != count) {
       return run_error(
           absl::StrFormat("it has %d page digests", digests.size()));
@@ -768,7 +699,7 @@ absl::Status DecodeMemory(const std::string& path,
       const uint64_t p = first + j;
       const uint8_t* page = data.begin() + uint64_t{j} * kPageSize;
       const Hash128 digest = HashPage(page);
-      if (digest != GetHash(digests[j])) {
+      if (digest != FromSchema(digests[j])) {
         return absl::DataLossError(absl::StrFormat(
             "%s: page %d (gpa 0x%x) does not match its digest (the page's "
             "bytes are at byte %d of the decompressed payload)",

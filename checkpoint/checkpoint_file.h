@@ -36,8 +36,10 @@ namespace xv {
 
 inline constexpr char kCheckpointMagic[8] = {'X', 'V', 'I', 'R',
                                              'T', 'C', 'K', 'P'};
-// Written in the header and in the message; a reader refuses any other.
-inline constexpr uint32_t kCheckpointFileVersion = 1;
+// Written in the header and in the message; a reader refuses any other
+// ("made by an older xvirt"). 2: the CPU as its architectural state
+// (hypervisor/cpu_state.capnp), no longer KVM's structs.
+inline constexpr uint32_t kCheckpointFileVersion = 2;
 inline constexpr size_t kCheckpointHeaderBytes = 32;
 
 // A checkpoint and the recording it belongs to (`origin`: an identity the

@@ -18,7 +18,8 @@
 
 #include "absl/strings/str_format.h"
 #include "checkpoint/checkpoint.capnp.h"
-#include "kvm/kvm_uapi.h"
+#include "hypervisor/arch_state.h"
+#include "tests/runfiles.h"
 #include "memshare/memory_base.h"
 #include "memshare/page_hashes.h"
 
@@ -50,18 +51,15 @@ Checkpoint MakeCheckpoint() {
   cp.platform.disk_sectors = 2048;
   cp.platform.rtc_epoch_seconds = 1700000000;
 
-  kvm_cpuid_entry2 leaf0{};
-  leaf0.function = 0;
-  leaf0.eax = 0xd;
-  leaf0.ebx = 0x756e6547;
-  leaf0.ecx = 0x6c65746e;
-  leaf0.edx = 0x49656e69;
-  kvm_cpuid_entry2 leaf7{};
-  leaf7.function = 7;
-  leaf7.index = 0;
-  leaf7.flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX;
-  leaf7.ebx = 0x29c67af;
-  cp.cpuid = {leaf0, leaf7};
+  cp.cpuid = {{.function = 0,
+               .eax = 0xd,
+               .ebx = 0x756e6547,
+               .ecx = 0x6c65746e,
+               .edx = 0x49656e69},
+              {.function = 7,
+               .index = 0,
+               .flags = kCpuidSubleafSignificant,
+               .ebx = 0x29c67af}};
 
   cp.base = MemoryBase::Create(cp.memory_bytes).value();
   for (uint64_t p : {0, 1, 2, 10, 40}) {
@@ -76,26 +74,28 @@ Checkpoint MakeCheckpoint() {
   hashes.Set(40, ZeroPageHash());
   cp.page_hashes = std::make_shared<const PageHashes>(std::move(hashes));
 
-  cp.vcpu.regs.rax = 42;
-  cp.vcpu.regs.rip = 0x100000;
-  cp.vcpu.regs.rsp = 0x7ff0;
-  cp.vcpu.regs.rflags = 0x202;
-  cp.vcpu.sregs.cr0 = 0x80000011;
-  cp.vcpu.sregs.cr3 = 0x1000;
-  cp.vcpu.sregs.efer = 0x500;
-  cp.vcpu.sregs.cs.selector = 0x8;
-  cp.vcpu.sregs.cs.l = 1;
-  cp.vcpu.xsave.region[0] = 0x37f;
-  cp.vcpu.xsave.region[6] = 0x1f80;
-  cp.vcpu.xcrs.nr_xcrs = 1;
-  cp.vcpu.xcrs.xcrs[0].value = 7;
-  cp.vcpu.events.interrupt.injected = 1;
-  cp.vcpu.events.interrupt.nr = 0x20;
-  cp.vcpu.debugregs.dr7 = 0x400;
-  cp.vcpu.debugregs.dr6 = 0xffff0ff0;
-  cp.vcpu.msrs = {{0x174, 0x8},
-                  {0xc0000081, 0x0023001000000000ull},
-                  {0xc0000102, 0xffff888000000000ull}};
+  ArchState& a = cp.cpu.arch;
+  a.regs.rax = 42;
+  a.regs.rip = 0x100000;
+  a.regs.rsp = 0x7ff0;
+  a.regs.rflags = 0x202;
+  a.cr0 = 0x80000011;
+  a.cr3 = 0x1000;
+  a.efer = 0x500;
+  a.cs = 0x8;
+  a.tr = {0x28, 0x104000, 0x67};
+  a.xcr0 = 7;
+  a.st[3][9] = 0x40;
+  a.xmm[15][0] = 0xaa;
+  a.ymm_high[1][15] = 0x55;
+  a.dr[2] = 0x1234;
+  a.queued_interrupt = 0x20;
+  a.interrupt_shadow = true;
+  a.msrs[0] = 0x8;                        // SYSENTER_CS
+  a.msrs[4] = 0x0023001000000000ull;      // STAR
+  a.msrs[8] = 0xffff888000000000ull;      // KERNEL_GS_BASE
+  cp.cpu.backend = "kvm";
+  cp.cpu.blob = {1, 2, 3, 4, 5, 6, 7, 8};
 
   cp.front_ends = {{"uart16550", {1, 2, 3, 4, 5}},
                    {"pit8254", {0xde, 0xad, 0xbe, 0xef}}};
@@ -115,11 +115,6 @@ std::vector<uint8_t> PageOf(const Checkpoint& cp, uint64_t p) {
   std::vector<uint8_t> page(kPageSize);
   EXPECT_TRUE(cp.base->Read(p * kPageSize, page).ok());
   return page;
-}
-
-template <typename T>
-bool SameBytes(const T& a, const T& b) {
-  return std::memcmp(&a, &b, sizeof(T)) == 0;
 }
 
 std::string TestPath(const std::string& name) {
@@ -253,17 +248,10 @@ TEST_F(CheckpointFileTest, RoundTripKeepsEveryField) {
   EXPECT_EQ(got.memory_bytes, cp_.memory_bytes);
   EXPECT_EQ(got.platform.disk_sectors, cp_.platform.disk_sectors);
   EXPECT_EQ(got.platform.rtc_epoch_seconds, cp_.platform.rtc_epoch_seconds);
-  ASSERT_EQ(got.cpuid.size(), cp_.cpuid.size());
-  for (size_t i = 0; i < got.cpuid.size(); ++i) {
-    EXPECT_TRUE(SameBytes(got.cpuid[i], cp_.cpuid[i])) << "cpuid entry " << i;
-  }
-  EXPECT_TRUE(SameBytes(got.vcpu.regs, cp_.vcpu.regs));
-  EXPECT_TRUE(SameBytes(got.vcpu.sregs, cp_.vcpu.sregs));
-  EXPECT_TRUE(SameBytes(got.vcpu.xsave, cp_.vcpu.xsave));
-  EXPECT_TRUE(SameBytes(got.vcpu.xcrs, cp_.vcpu.xcrs));
-  EXPECT_TRUE(SameBytes(got.vcpu.events, cp_.vcpu.events));
-  EXPECT_TRUE(SameBytes(got.vcpu.debugregs, cp_.vcpu.debugregs));
-  EXPECT_EQ(got.vcpu.msrs, cp_.vcpu.msrs);
+  EXPECT_EQ(got.cpuid, cp_.cpuid);
+  EXPECT_EQ(got.cpu.arch, cp_.cpu.arch);
+  EXPECT_EQ(got.cpu.backend, cp_.cpu.backend);
+  EXPECT_EQ(got.cpu.blob, cp_.cpu.blob);
   ASSERT_EQ(got.front_ends.size(), cp_.front_ends.size());
   for (size_t i = 0; i < got.front_ends.size(); ++i) {
     EXPECT_EQ(got.front_ends[i].name, cp_.front_ends[i].name);
@@ -342,8 +330,20 @@ TEST_F(CheckpointFileTest, RefusesFutureVersion) {
   bytes[8] = static_cast<char>(kCheckpointFileVersion + 1);
   WriteBytes(path_, bytes);
   ExpectRefused(Read(), absl::StatusCode::kFailedPrecondition, path_,
-                absl::StrFormat("version %d is not supported",
+                absl::StrFormat("made by a newer xvirt (format %d)",
                                 kCheckpointFileVersion + 1));
+}
+
+// A checkpoint file of format 1 (KVM's structs), written by xvirt before
+// the backend seam: refused with a message that says what to do.
+TEST(CheckpointFileFormatTest, RefusesAnOlderFormat) {
+  const std::string path =
+      testing::RunfilePath("checkpoint/testdata/format1_hello_20.xvcp");
+  auto read = ReadCheckpointFile(path);
+  ASSERT_FALSE(read.ok());
+  EXPECT_EQ(read.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(read.status().message(),
+              HasSubstr("made by an older xvirt (format 1); re-record it"));
 }
 
 TEST_F(CheckpointFileTest, RefusesTruncatedFile) {
@@ -441,21 +441,18 @@ TEST_F(CheckpointFileTest, RefusesBadPageRuns) {
   }
 }
 
-TEST_F(CheckpointFileTest, RefusesWrongKvmStructSizes) {
+TEST_F(CheckpointFileTest, RefusesABadCpuState) {
   RewriteMessage(path_, [](ckpt::CheckpointFile::Builder root) {
-    const uint8_t short_regs[8] = {};
-    root.getVcpu().setRegs(capnp::Data::Reader(short_regs, sizeof short_regs));
+    root.getCpu().getArch().initXmm(15);
   });
   ExpectRefused(Read(), absl::StatusCode::kDataLoss, path_,
-                absl::StrFormat("the vCPU's regs is 8 bytes, not "
-                                "sizeof(kvm_regs) = %d",
-                                sizeof(kvm_regs)));
+                "the CPU state's xmm has 15 registers, not 16");
   WriteBytes(path_, bytes_);
   RewriteMessage(path_, [](ckpt::CheckpointFile::Builder root) {
-    root.getVcpu().disownXsave();
+    root.getCpu().getArch().getMsrs()[3].setIndex(0x10);
   });
   ExpectRefused(Read(), absl::StatusCode::kDataLoss, path_,
-                "the vCPU's xsave is 0 bytes, not sizeof(kvm_xsave)");
+                "MSR 0x10 which is not architectural state here");
 }
 
 TEST_F(CheckpointFileTest, RefusesBadMessageFields) {
@@ -463,7 +460,7 @@ TEST_F(CheckpointFileTest, RefusesBadMessageFields) {
     root.setFormatVersion(kCheckpointFileVersion + 1);
   });
   ExpectRefused(Read(), absl::StatusCode::kFailedPrecondition, path_,
-                "format version is 2");
+                "made by a newer xvirt (format 3)");
   WriteBytes(path_, bytes_);
   RewriteMessage(path_, [](ckpt::CheckpointFile::Builder root) {
     root.setMemoryBytes(kPageSize * kPages + 1);

@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "absl/strings/str_format.h"
-#include "kvm/kvm_system.h"
+#include "cli/backend_choice.h"
 #include "machine/live_environment.h"
 #include "machine/multiboot_loader.h"
 #include "replay/machine_recorder.h"
@@ -76,8 +76,8 @@ absl::StatusOr<ReplicatedOutcome> RunGuestReplicated(
     ReplicaOptions options) {
   auto setup = PrepareLiveRun(settings);
   if (!setup.ok()) return setup.status();
-  auto kvm = KvmSystem::Open();
-  if (!kvm.ok()) return kvm.status();
+  auto hypervisor = OpenBackend(settings.backend);
+  if (!hypervisor.ok()) return hypervisor.status();
   options.timeout_seconds = settings.timeout_seconds;
   if (options.record) {
     RecordedMachine& m = options.record->machine;
@@ -85,8 +85,12 @@ absl::StatusOr<ReplicatedOutcome> RunGuestReplicated(
     m.kernel_image = setup->image;
     m.cmdline = settings.cmdline;
   }
-  return RunReplicated(*kvm, setup->config, setup->image, settings.kernel_path,
-                       setup->boot, *setup->env, options, controller);
+  auto outcome =
+      RunReplicated(**hypervisor, setup->config, setup->image,
+                    settings.kernel_path, setup->boot, *setup->env, options,
+                    controller);
+  if (outcome.ok()) outcome->backend = std::string((*hypervisor)->name());
+  return outcome;
 }
 
 absl::StatusOr<LiveRunOutcome> RunGuestLive(const RunSettings& settings,
@@ -99,8 +103,8 @@ absl::StatusOr<LiveRunOutcome> RunGuestLive(const RunSettings& settings,
   const MultibootOptions& boot_options = setup->boot;
   LiveEnvironment& env = *setup->env;
   const MachineConfig& config = setup->config;
-  auto kvm = KvmSystem::Open();
-  if (!kvm.ok()) return kvm.status();
+  auto hypervisor = OpenBackend(settings.backend);
+  if (!hypervisor.ok()) return hypervisor.status();
   // Recording puts the recorder between the machine and its back-ends, and
   // on the run's input path.
   std::optional<MachineRecorder> recorder;
@@ -109,7 +113,7 @@ absl::StatusOr<LiveRunOutcome> RunGuestLive(const RunSettings& settings,
     outputs = &recorder.emplace(&env, record->hook);
     if (record->checkpoint_files) recorder->StoreCheckpointFiles();
   }
-  auto machine = Machine::Create(*kvm, config, outputs);
+  auto machine = Machine::Create(**hypervisor, config, outputs);
   if (!machine.ok()) return machine.status();
   auto kernel =
       (*machine)->BootMultiboot(image, settings.kernel_path, boot_options);
@@ -131,7 +135,8 @@ absl::StatusOr<LiveRunOutcome> RunGuestLive(const RunSettings& settings,
   auto result = RunMachine(**machine, env, limits, controller);
   if (!result.ok()) return result.status();
   if (absl::Status s = env.Finish(); !s.ok()) return s;
-  LiveRunOutcome outcome{*result, (*machine)->stats(), std::nullopt};
+  LiveRunOutcome outcome{std::string((*hypervisor)->name()), *result,
+                         (*machine)->stats(), std::nullopt};
   if (recorder) {
     if (absl::Status s = recorder->Finish(**machine, *result); !s.ok()) {
       return s;

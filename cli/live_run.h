@@ -16,6 +16,8 @@
 namespace xv::cli {
 
 struct LiveRunOutcome {
+  // The backend that ran it ("kvm").
+  std::string backend;
   RunResult result;
   ExitStats stats;
   // Computed only when asked for: on a big guest it is most of the time

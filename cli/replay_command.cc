@@ -13,7 +13,8 @@
 #include "cli/run_report.h"
 #include "cli/stop_signals.h"
 #include "devices/serial_backend.h"
-#include "kvm/kvm_system.h"
+#include "cli/backend_choice.h"
+#include "cli/run_settings.h"
 #include "replay/machine_recorder.h"
 #include "replay/machine_replayer.h"
 
@@ -96,7 +97,8 @@ std::string AvailableCheckpoints(const std::string& log_path) {
 const CommandSpec& ReplayCommandSpec() {
   static const CommandSpec spec = {
       .name = "replay",
-      .usage = "replay LOG [--from-checkpoint ESN] [--until ESN] [--json]",
+      .usage = "replay LOG [--from-checkpoint ESN] [--until ESN] "
+               "[--backend auto|kvm] [--json]",
       .summary = "replay a recorded log and verify it reproduces the run",
       .description =
           "Rebuilds the machine from LOG's header and runs the guest with\n"
@@ -108,7 +110,8 @@ const CommandSpec& ReplayCommandSpec() {
           "Exit status: the recorded guest's, 121 if the replay diverged,\n"
           "122 if the log ends early (its recorder was killed: what it\n"
           "holds is replayed and verified), 125 if the log cannot be read\n"
-          "or KVM is unavailable.",
+          "or the backend is unavailable. Any backend replays a log, whatever\n"
+          "backend recorded it.",
       .options =
           {
               {"until", "ESN",
@@ -122,6 +125,7 @@ const CommandSpec& ReplayCommandSpec() {
               {"json", "",
                "print one JSON object with the results on stdout (the "
                "guest's output then goes to stderr)"},
+              BackendOptionSpec(),
           },
       .min_positional = 1,
       .max_positional = 1,
@@ -136,6 +140,10 @@ int ReplayCommand(const Invocation& inv) {
   if (!args) return status;
   const bool json = args->Has("json");
   const std::string path = args->positional()[0];
+  const std::string backend = args->Get("backend").value_or("auto");
+  if (absl::Status b = ValidateBackendChoice(backend); !b.ok()) {
+    return Fail(kExitUsage, b, json);
+  }
   ReplayOptions options;
   auto until = args->GetNumber("until", 0, 1.8e19);
   if (!until.ok()) return Fail(kExitUsage, until.status(), json);
@@ -174,12 +182,12 @@ int ReplayCommand(const Invocation& inv) {
     };
   }
 
-  auto kvm = KvmSystem::Open();
-  if (!kvm.ok()) return Fail(kExitCannotRun, kvm.status(), json);
+  auto hypervisor = OpenBackend(backend);
+  if (!hypervisor.ok()) return Fail(kExitCannotRun, hypervisor.status(), json);
   RunController controller;
   options.controller = &controller;
   StopSignals signals(&controller);
-  auto outcome = ReplayLog(*kvm, path, options);
+  auto outcome = ReplayLog(**hypervisor, path, options);
   if (progress) std::fprintf(stderr, "\r\033[K");
   if (!outcome.ok()) {
     return Fail(kExitCannotRun, outcome.status(), json);
@@ -220,8 +228,9 @@ int ReplayCommand(const Invocation& inv) {
     RunResult result = outcome->result;
     result.exit_status = exit_status;
     nlohmann::ordered_json j =
-        RunReportJson(outcome->machine.kernel_name, result, outcome->stats,
-                      outcome->final_state_hash);
+        RunReportJson(outcome->machine.kernel_name, outcome->backend, result,
+                      outcome->stats, outcome->final_state_hash);
+    j["recorded_backend"] = outcome->machine.backend;
     j["from_checkpoint"] = from_esn ? nlohmann::ordered_json(*from_esn)
                                     : nlohmann::ordered_json(nullptr);
     j["verified"] = !outcome->divergence.has_value();

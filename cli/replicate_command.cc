@@ -142,8 +142,8 @@ int ReplicateCommand(const Invocation& inv) {
     RunResult reported = r;
     reported.exit_status = exit_status;
     nlohmann::ordered_json j =
-        RunReportJson(settings->kernel_path, reported, outcome->stats,
-                      outcome->final_state_hash);
+        RunReportJson(settings->kernel_path, outcome->backend, reported,
+                      outcome->stats, outcome->final_state_hash);
     j["checkpoints_verified"] = outcome->checkpoints_verified;
     j["outputs_released"] = outcome->outputs_released;
     j["output_latency_us"] = {

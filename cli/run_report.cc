@@ -1,12 +1,12 @@
 #include "cli/run_report.h"
 
-#include "kvm/vcpu_exit.h"
+#include "hypervisor/cpu_exit.h"
 
 namespace xv::cli {
 
 nlohmann::ordered_json RunReportJson(
-    const std::string& guest, const RunResult& r, const ExitStats& stats,
-    const std::optional<Hash128>& final_state) {
+    const std::string& guest, std::string_view backend, const RunResult& r,
+    const ExitStats& stats, const std::optional<Hash128>& final_state) {
   nlohmann::ordered_json exits = nlohmann::ordered_json::object();
   for (int k = 0; k < kNumExitKinds; ++k) {
     exits[std::string(ExitKindName(static_cast<ExitKind>(k)))] =
@@ -18,6 +18,7 @@ nlohmann::ordered_json RunReportJson(
   }
   nlohmann::ordered_json j;
   j["guest"] = guest;
+  j["backend"] = std::string(backend);
   j["exit_code"] = r.exit_status;
   j["stop_reason"] = std::string(StopReasonName(r.reason));
   j["message"] = r.message;

@@ -10,15 +10,16 @@
 
 namespace xv::cli {
 
-// exit_code, esn, exits (by kind), pio_by_device, wall_seconds,
-// final_state_hash, stop_reason, message, guest.
+// guest, backend, exit_code, stop_reason, message, esn, exits (by kind),
+// pio_by_device, wall_seconds, final_state_hash.
 nlohmann::ordered_json RunReportJson(const std::string& guest,
+                                     std::string_view backend,
                                      const RunResult& result,
                                      const ExitStats& stats,
                                      const std::optional<Hash128>& final_state);
 inline nlohmann::ordered_json RunReportJson(const std::string& guest,
                                             const LiveRunOutcome& outcome) {
-  return RunReportJson(guest, outcome.result, outcome.stats,
+  return RunReportJson(guest, outcome.backend, outcome.result, outcome.stats,
                        outcome.final_state_hash);
 }
 

@@ -5,6 +5,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
+#include "cli/backend_choice.h"
 
 namespace xv::cli {
 namespace {
@@ -43,7 +44,13 @@ std::vector<OptionSpec> RunOptionSpecs() {
       {"rtc", "TIME",
        "RTC time at boot: now (default), Unix seconds or 2026-01-31T12:00:00Z"},
       {"json", "", "print one JSON object with the run's results on stdout"},
+      BackendOptionSpec(),
   };
+}
+
+OptionSpec BackendOptionSpec() {
+  return {"backend", std::string(kBackendChoices),
+          "the CPU backend: kvm, or auto (default; KVM for now)"};
 }
 
 absl::StatusOr<RunSettings> ParseRunSettings(const ParsedArgs& args,
@@ -64,6 +71,8 @@ absl::StatusOr<RunSettings> ParseRunSettings(const ParsedArgs& args,
   s.disk_path = args.Get("disk").value_or("");
   s.cmdline = args.Get("cmdline").value_or("");
   s.json = args.Has("json");
+  s.backend = args.Get("backend").value_or("auto");
+  if (absl::Status b = ValidateBackendChoice(s.backend); !b.ok()) return b;
 
   auto timeout = args.GetNumber("timeout", 0.001, 1e7);
   if (!timeout.ok()) return timeout.status();

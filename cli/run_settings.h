@@ -25,9 +25,13 @@ struct RunSettings {
   std::optional<double> timeout_seconds;
   int64_t rtc_epoch_seconds = 0;
   bool json = false;
+  // --backend (cli/backend_choice.h).
+  std::string backend = "auto";
 };
 
 std::vector<OptionSpec> RunOptionSpecs();
+// --backend alone, for commands that take it without the others (replay).
+OptionSpec BackendOptionSpec();
 
 // Validates the parsed options; positional()[0] is the kernel (a path or a
 // bundled guest name).

@@ -70,10 +70,14 @@ absl::StatusOr<KvmSystem> KvmSystem::Open(const std::string& path) {
           "%s: KVM lacks %s, which xvirt requires", path, rc.name));
     }
   }
-  if ((::ioctl(fd.get(), KVM_CHECK_EXTENSION, KVM_CAP_SYNC_REGS) &
-       KVM_SYNC_X86_REGS) == 0) {
+  // General registers at every exit for free; segment registers too, for
+  // decoding the instruction at RIP (string I/O, kvm_cpu.h).
+  constexpr int kSynced = KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS;
+  if ((::ioctl(fd.get(), KVM_CHECK_EXTENSION, KVM_CAP_SYNC_REGS) & kSynced) !=
+      kSynced) {
     return absl::FailedPreconditionError(absl::StrFormat(
-        "%s: KVM_CAP_SYNC_REGS does not cover general registers", path));
+        "%s: KVM_CAP_SYNC_REGS does not cover general and segment registers",
+        path));
   }
   int mmap_size = ::ioctl(fd.get(), KVM_GET_VCPU_MMAP_SIZE, 0);
   if (mmap_size <= 0) {

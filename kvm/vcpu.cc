@@ -29,10 +29,11 @@ absl::StatusOr<T> VcpuGet(int fd, unsigned long request, const char* name) {
 
 }  // namespace
 
-absl::StatusOr<Vcpu> Vcpu::Create(ScopedFd fd, ScopedMapping run) {
-  Vcpu vcpu(std::move(fd), std::move(run));
-  // Keep the sync-regs copy valid from the start, so regs() never shows
-  // stale zeros before the first exit.
+absl::StatusOr<Vcpu> Vcpu::Create(ScopedFd fd, ScopedMapping run,
+                                  bool sync_sregs) {
+  Vcpu vcpu(std::move(fd), std::move(run), sync_sregs);
+  // Keep the synced copies valid from the start, so regs() and
+  // synced_sregs() never show stale zeros before the first exit.
   kvm_regs regs{};
   if (absl::Status s =
           VcpuIoctl(vcpu.fd(), KVM_GET_REGS, &regs, "KVM_GET_REGS");
@@ -40,55 +41,20 @@ absl::StatusOr<Vcpu> Vcpu::Create(ScopedFd fd, ScopedMapping run) {
     return s;
   }
   vcpu.run()->s.regs.regs = regs;
-  vcpu.run()->kvm_valid_regs = KVM_SYNC_X86_REGS;
+  if (auto sregs = vcpu.GetSregs(); !sregs.ok()) return sregs.status();
+  vcpu.run()->kvm_valid_regs =
+      KVM_SYNC_X86_REGS | (sync_sregs ? KVM_SYNC_X86_SREGS : 0);
   return vcpu;
 }
 
-absl::StatusOr<VcpuExit> Vcpu::Run() {
-  io_completed_ = false;
-  if (held_exit_) {
-    VcpuExit exit = *held_exit_;
-    held_exit_.reset();
-    if (IsGuestInitiated(exit.kind)) ++esn_;
-    return exit;
-  }
+absl::StatusOr<bool> Vcpu::RunOnce() {
   kvm_run* r = run();
-  r->kvm_valid_regs = KVM_SYNC_X86_REGS;
+  r->kvm_valid_regs = KVM_SYNC_X86_REGS | (sync_sregs_ ? KVM_SYNC_X86_SREGS : 0);
   if (::ioctl(fd_.get(), KVM_RUN, 0) != 0) {
-    if (errno == EINTR) {
-      VcpuExit exit;
-      exit.kind = ExitKind::kHostInterrupt;
-      exit.raw_reason = KVM_EXIT_INTR;
-      return exit;
-    }
+    if (errno == EINTR) return false;
     return absl::ErrnoToStatus(errno, "KVM_RUN");
   }
-  VcpuExit exit = DecodeExit(r);
-  if (IsGuestInitiated(exit.kind)) ++esn_;
-  return exit;
-}
-
-absl::Status Vcpu::CompletePendingIo() {
-  if (held_exit_ || io_completed_) return absl::OkStatus();  // done already
-  kvm_run* r = run();
-  r->kvm_valid_regs = KVM_SYNC_X86_REGS;
-  // A kick that set the flag before us must survive; one landing during
-  // this call is lost, which the run loop tolerates (it checks its stop
-  // conditions before every KVM_RUN).
-  const uint8_t kicked = r->immediate_exit;
-  r->immediate_exit = 1;
-  const int rc = ::ioctl(fd_.get(), KVM_RUN, 0);
-  const int err = errno;
-  r->immediate_exit = kicked;
-  if (rc != 0) {
-    if (err != EINTR) {
-      return absl::ErrnoToStatus(err, "KVM_RUN (completing pending I/O)");
-    }
-    io_completed_ = true;
-    return absl::OkStatus();
-  }
-  held_exit_ = DecodeExit(r);
-  return absl::OkStatus();
+  return true;
 }
 
 kvm_regs& Vcpu::mutable_regs() {
@@ -108,19 +74,20 @@ absl::Status Vcpu::SetRegs(const kvm_regs& regs) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<kvm_sregs> Vcpu::GetSregs() const {
-  return VcpuGet<kvm_sregs>(fd_.get(), KVM_GET_SREGS, "KVM_GET_SREGS");
+absl::StatusOr<kvm_sregs> Vcpu::GetSregs() {
+  auto sregs = VcpuGet<kvm_sregs>(fd_.get(), KVM_GET_SREGS, "KVM_GET_SREGS");
+  if (sregs.ok()) run()->s.regs.sregs = *sregs;
+  return sregs;
 }
 absl::Status Vcpu::SetSregs(const kvm_sregs& sregs) {
   kvm_sregs copy = sregs;
-  return VcpuIoctl(fd_.get(), KVM_SET_SREGS, &copy, "KVM_SET_SREGS");
-}
-absl::StatusOr<kvm_fpu> Vcpu::GetFpu() const {
-  return VcpuGet<kvm_fpu>(fd_.get(), KVM_GET_FPU, "KVM_GET_FPU");
-}
-absl::Status Vcpu::SetFpu(const kvm_fpu& fpu) {
-  kvm_fpu copy = fpu;
-  return VcpuIoctl(fd_.get(), KVM_SET_FPU, &copy, "KVM_SET_FPU");
+  if (absl::Status s =
+          VcpuIoctl(fd_.get(), KVM_SET_SREGS, &copy, "KVM_SET_SREGS");
+      !s.ok()) {
+    return s;
+  }
+  run()->s.regs.sregs = sregs;
+  return absl::OkStatus();
 }
 absl::StatusOr<kvm_xsave> Vcpu::GetXsave() const {
   return VcpuGet<kvm_xsave>(fd_.get(), KVM_GET_XSAVE, "KVM_GET_XSAVE");
@@ -207,21 +174,6 @@ absl::Status Vcpu::SetCpuid(std::span<const kvm_cpuid_entry2> entries) {
   std::memcpy(cpuid->entries, entries.data(),
               entries.size() * sizeof(kvm_cpuid_entry2));
   return VcpuIoctl(fd_.get(), KVM_SET_CPUID2, cpuid, "KVM_SET_CPUID2");
-}
-
-absl::StatusOr<uint64_t> Vcpu::Translate(uint64_t linear) const {
-  kvm_translation tr{};
-  tr.linear_address = linear;
-  if (absl::Status s =
-          VcpuIoctl(fd_.get(), KVM_TRANSLATE, &tr, "KVM_TRANSLATE");
-      !s.ok()) {
-    return s;
-  }
-  if (!tr.valid) {
-    return absl::NotFoundError(absl::StrFormat(
-        "KVM_TRANSLATE: linear address 0x%x is not mapped", linear));
-  }
-  return static_cast<uint64_t>(tr.physical_address);
 }
 
 absl::Status Vcpu::InjectInterrupt(uint8_t vector) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <iterator>
+#include <string_view>
 
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -9,17 +10,6 @@
 
 namespace xv {
 namespace {
-
-struct KindInfo {
-  std::string_view name;
-  bool guest_initiated;
-};
-
-constexpr KindInfo kKinds[] = {
-#define XV_INFO(e, name, guest) {name, guest},
-    XV_EXIT_KINDS(XV_INFO)
-#undef XV_INFO
-};
 
 std::string_view InternalSuberrorName(uint32_t suberror) {
   switch (suberror) {
@@ -36,22 +26,30 @@ std::string_view InternalSuberrorName(uint32_t suberror) {
   }
 }
 
+std::string_view ExitReasonName(uint32_t reason) {
+  switch (reason) {
+    case KVM_EXIT_IRQ_WINDOW_OPEN:
+      return "KVM_EXIT_IRQ_WINDOW_OPEN";
+    case KVM_EXIT_DEBUG:
+      return "KVM_EXIT_DEBUG";
+    case KVM_EXIT_SYSTEM_EVENT:
+      return "KVM_EXIT_SYSTEM_EVENT";
+    case KVM_EXIT_EXCEPTION:
+      return "KVM_EXIT_EXCEPTION";
+    case KVM_EXIT_HYPERCALL:
+      return "KVM_EXIT_HYPERCALL";
+    default:
+      return "KVM exit";
+  }
+}
+
 }  // namespace
 
-std::string_view ExitKindName(ExitKind kind) {
-  return kKinds[static_cast<int>(kind)].name;
-}
-
-bool IsGuestInitiated(ExitKind kind) {
-  return kKinds[static_cast<int>(kind)].guest_initiated;
-}
-
-VcpuExit DecodeExit(kvm_run* run) {
-  VcpuExit exit;
-  exit.raw_reason = run->exit_reason;
+CpuExit DecodeExit(kvm_run* run) {
+  CpuExit exit;
   switch (run->exit_reason) {
-    case KVM_EXIT_IO: {
-      exit.kind = ExitKind::kIo;
+    case KVM_EXIT_IO:
+      exit.kind = ExitKind::kPio;
       exit.io.port = run->io.port;
       exit.io.size = run->io.size;
       exit.io.in = run->io.direction == KVM_EXIT_IO_IN;
@@ -59,7 +57,6 @@ VcpuExit DecodeExit(kvm_run* run) {
       exit.io.data = {reinterpret_cast<uint8_t*>(run) + run->io.data_offset,
                       static_cast<size_t>(run->io.size) * run->io.count};
       break;
-    }
     case KVM_EXIT_MMIO:
       exit.kind = ExitKind::kMmio;
       exit.mmio.gpa = run->mmio.phys_addr;
@@ -70,69 +67,40 @@ VcpuExit DecodeExit(kvm_run* run) {
     case KVM_EXIT_HLT:
       exit.kind = ExitKind::kHlt;
       break;
-    case KVM_EXIT_IRQ_WINDOW_OPEN:
-      exit.kind = ExitKind::kIrqWindowOpen;
-      break;
     case KVM_EXIT_SHUTDOWN:
       exit.kind = ExitKind::kShutdown;
-      break;
-    case KVM_EXIT_INTERNAL_ERROR: {
-      exit.kind = ExitKind::kInternalError;
-      exit.suberror = run->internal.suberror;
-      uint32_t n = std::min<uint32_t>(run->internal.ndata,
-                                      std::size(run->internal.data));
-      exit.details.assign(run->internal.data, run->internal.data + n);
-      break;
-    }
-    case KVM_EXIT_FAIL_ENTRY:
-      exit.kind = ExitKind::kFailEntry;
-      exit.details = {run->fail_entry.hardware_entry_failure_reason};
       break;
     case KVM_EXIT_INTR:
       exit.kind = ExitKind::kHostInterrupt;
       break;
-    case KVM_EXIT_DEBUG:
-      exit.kind = ExitKind::kDebug;
+    case KVM_EXIT_INTERNAL_ERROR: {
+      exit.kind = ExitKind::kInternalError;
+      const uint32_t n =
+          std::min<uint32_t>(run->internal.ndata, std::size(run->internal.data));
+      exit.detail = absl::StrFormat(
+          "KVM_EXIT_INTERNAL_ERROR (%s, suberror %d) data [%s]",
+          InternalSuberrorName(run->internal.suberror), run->internal.suberror,
+          absl::StrJoin(run->internal.data, run->internal.data + n, " ",
+                        [](std::string* out, uint64_t v) {
+                          absl::StrAppendFormat(out, "0x%x", v);
+                        }));
       break;
-    case KVM_EXIT_SYSTEM_EVENT:
-      exit.kind = ExitKind::kSystemEvent;
-      exit.suberror = run->system_event.type;
+    }
+    case KVM_EXIT_FAIL_ENTRY:
+      exit.kind = ExitKind::kFailEntry;
+      exit.detail = absl::StrFormat(
+          "KVM_EXIT_FAIL_ENTRY (hardware reason 0x%x)",
+          static_cast<uint64_t>(
+              run->fail_entry.hardware_entry_failure_reason));
       break;
     default:
-      exit.kind = ExitKind::kUnknown;
+      exit.kind = ExitKind::kUnsupported;
+      exit.detail = absl::StrFormat("%s (exit reason %d)",
+                                    ExitReasonName(run->exit_reason),
+                                    run->exit_reason);
       break;
   }
   return exit;
-}
-
-std::string VcpuExit::Describe() const {
-  switch (kind) {
-    case ExitKind::kIo:
-      return absl::StrFormat("pio %s port 0x%x size %d count %d",
-                             io.in ? "in" : "out", io.port, io.size, io.count);
-    case ExitKind::kMmio:
-      return absl::StrFormat("mmio %s gpa 0x%x size %d",
-                             mmio.write ? "write" : "read", mmio.gpa,
-                             mmio.data.size());
-    case ExitKind::kInternalError:
-      return absl::StrFormat(
-          "internal_error (KVM_EXIT_INTERNAL_ERROR, %s, suberror %d) data "
-          "[%s]",
-          InternalSuberrorName(suberror), suberror,
-          absl::StrJoin(details, " ", [](std::string* out, uint64_t v) {
-            absl::StrAppendFormat(out, "0x%x", v);
-          }));
-    case ExitKind::kFailEntry:
-      return absl::StrFormat(
-          "fail_entry (KVM_EXIT_FAIL_ENTRY, hardware reason 0x%x)",
-          details.empty() ? 0 : details[0]);
-    case ExitKind::kShutdown:
-      return "shutdown (KVM_EXIT_SHUTDOWN: triple fault)";
-    case ExitKind::kUnknown:
-      return absl::StrFormat("unknown (KVM exit reason %d)", raw_reason);
-    default:
-      return std::string(ExitKindName(kind));
-  }
 }
 
 }  // namespace xv

@@ -4,32 +4,14 @@
 #include <utility>
 
 #include "absl/strings/str_format.h"
-#include "kvm/vcpu_state.h"
 #include "machine/state_hash.h"
 
 namespace xv {
 namespace {
 
-// Where KVM may put the real-mode TSS on Intel hosts: above any guest RAM
-// we allow (kMaxMemoryBytes) and below 4 GiB.
-constexpr uint64_t kTssAddr = 0xfffbd000;
 // Initial stack for kernels that push before setting up their own: the top
 // of conventional memory, which the memory map reports as available.
 constexpr uint64_t kBootStack = 0x9f000;
-
-kvm_segment FlatSegment(uint16_t selector, uint8_t type) {
-  kvm_segment s{};
-  s.base = 0;
-  s.limit = 0xffffffff;
-  s.selector = selector;
-  s.type = type;
-  s.present = 1;
-  s.dpl = 0;
-  s.db = 1;
-  s.s = 1;
-  s.g = 1;
-  return s;
-}
 
 }  // namespace
 
@@ -41,7 +23,8 @@ void Machine::OutputTap::Emit(const DeviceOutput& output) {
 }
 
 absl::StatusOr<std::unique_ptr<Machine>> Machine::Create(
-    const KvmSystem& kvm, const MachineConfig& config, OutputSink* outputs) {
+    const Hypervisor& hypervisor, const MachineConfig& config,
+    OutputSink* outputs) {
   if (config.memory_bytes < kMinMemoryBytes ||
       config.memory_bytes > kMaxMemoryBytes ||
       config.memory_bytes % kPageSize != 0) {
@@ -72,86 +55,61 @@ absl::StatusOr<std::unique_ptr<Machine>> Machine::Create(
     if (!of_base.ok()) return of_base.status();
     hashes = std::move(*of_base);
   }
-  auto vm = kvm.CreateVm();
-  if (!vm.ok()) return vm.status();
-  if (absl::Status s = vm->SetTssAddr(kTssAddr); !s.ok()) return s;
-  // Dirty logging always: checkpoints, state hashes and merging all work
-  // from the pages written since the last sync.
-  if (absl::Status s =
-          vm->SetMemorySlot(0, 0, memory->host_span(), KVM_MEM_LOG_DIRTY_PAGES);
-      !s.ok()) {
-    return s;
-  }
-  auto vcpu = vm->CreateVcpu(0);
-  if (!vcpu.ok()) return vcpu.status();
-  std::vector<kvm_cpuid_entry2> cpuid;
+  std::vector<CpuidLeaf> cpuid;
   if (config.cpuid) {
     cpuid = *config.cpuid;
   } else {
-    auto supported = kvm.SupportedCpuid();
-    if (!supported.ok()) return supported.status();
-    cpuid = std::move(*supported);
+    auto defaults = hypervisor.DefaultCpuid();
+    if (!defaults.ok()) return defaults.status();
+    cpuid = std::move(*defaults);
   }
-  if (absl::Status s = vcpu->SetCpuid(cpuid); !s.ok()) {
-    return config.cpuid ? absl::FailedPreconditionError(absl::StrFormat(
-                              "this host's KVM refuses the recorded CPUID (%s)",
-                              s.message()))
-                        : s;
-  }
-  auto msrs = DeterministicMsrIndices(kvm);
-  if (!msrs.ok()) return msrs.status();
-  return std::unique_ptr<Machine>(new Machine(
-      std::move(*memory), std::move(hashes), std::move(*vm), std::move(*vcpu),
-      std::move(*msrs), std::move(cpuid), config, outputs));
+  auto machine = std::make_unique<Machine>(
+      Key{}, std::make_unique<GuestMemory>(std::move(*memory)),
+      std::move(hashes), std::move(cpuid), config, outputs);
+  auto cpu = hypervisor.CreateCpu(*machine->memory_, machine->cpuid_);
+  if (!cpu.ok()) return cpu.status();
+  machine->cpu_ = std::move(*cpu);
+  return machine;
 }
 
-Machine::Machine(GuestMemory memory, PageHashes hashes, Vm vm, Vcpu vcpu,
-                 std::vector<uint32_t> msr_indices,
-                 std::vector<kvm_cpuid_entry2> cpuid,
-                 const MachineConfig& config, OutputSink* outputs)
+Machine::Machine(Key, std::unique_ptr<GuestMemory> memory, PageHashes hashes,
+                 std::vector<CpuidLeaf> cpuid, const MachineConfig& config,
+                 OutputSink* outputs)
     : memory_(std::move(memory)),
-      vm_(std::move(vm)),
-      vcpu_(std::move(vcpu)),
-      dirty_(&vm_, 0, &memory_),
+      vmm_write_tap_(this),
+      dirty_(memory_.get()),
       page_hashes_(std::move(hashes)),
-      fresh_dirty_(memory_.pages()),
-      msr_indices_(std::move(msr_indices)),
+      fresh_dirty_(memory_->pages()),
       cpuid_(std::move(cpuid)),
       config_(config),
       tap_(this, outputs),
       platform_(std::make_unique<PcPlatform>(config.platform, &tap_)) {
   config_.memory_base_hashes.reset();  // used once, above
-  if (memory_.shares_base() && config.memory_base->reclaims_zero_pages()) {
+  memory_->set_vmm_write_observer(&vmm_write_tap_);
+  if (memory_->shares_base() && config.memory_base->reclaims_zero_pages()) {
     reclaimer_ = std::make_unique<ZeroPageReclaimer>(
-        &memory_, std::chrono::milliseconds(250));
+        memory_.get(), std::chrono::milliseconds(250));
   }
 }
 
-Machine::~Machine() = default;
+Machine::~Machine() {
+  memory_->set_vmm_write_observer(nullptr);
+}
 
 absl::StatusOr<LoadedKernel> Machine::BootMultiboot(
     std::span<const uint8_t> image, std::string_view name,
     const MultibootOptions& options) {
-  auto kernel = LoadMultibootKernel(image, name, options, memory_);
+  auto kernel = LoadMultibootKernel(image, name, options, *memory_);
   if (!kernel.ok()) return kernel.status();
-
-  // Multiboot machine state (spec 3.2): 32-bit protected mode, flat 4 GiB
-  // segments, paging off, interrupts off, EAX = magic, EBX = info.
-  auto sregs = vcpu_.GetSregs();
-  if (!sregs.ok()) return sregs.status();
-  sregs->cs = FlatSegment(0x08, 0xb);
-  sregs->ds = sregs->es = sregs->fs = sregs->gs = sregs->ss =
-      FlatSegment(0x10, 0x3);
-  sregs->cr0 = (sregs->cr0 | 0x1) & ~(1ull << 31);
-  sregs->efer = 0;
-  if (absl::Status s = vcpu_.SetSregs(*sregs); !s.ok()) return s;
-  kvm_regs regs{};
-  regs.rip = kernel->entry;
-  regs.rax = kMultibootBootloaderMagic;
-  regs.rbx = kernel->info_addr;
-  regs.rsp = kBootStack;
-  regs.rflags = 0x2;
-  if (absl::Status s = vcpu_.SetRegs(regs); !s.ok()) return s;
+  // Multiboot machine state (spec 3.2): EAX = magic, EBX = info.
+  if (absl::Status s = cpu_->EnterProtectedMode(
+          {.eip = static_cast<uint32_t>(kernel->entry),
+           .eax = kMultibootBootloaderMagic,
+           .ebx = static_cast<uint32_t>(kernel->info_addr),
+           .esp = kBootStack});
+      !s.ok()) {
+    return s;
+  }
   return kernel;
 }
 
@@ -159,7 +117,7 @@ ExitOutcome Machine::Stop(StopReason reason, std::string message) const {
   return {ExitOutcome::Action::kStop, reason, std::move(message)};
 }
 
-ExitOutcome Machine::HandleIo(const IoExit& io) {
+ExitOutcome Machine::HandleIo(const PioExit& io) {
   const FrontEnd* claimed = nullptr;
   for (uint32_t i = 0; i < io.count; ++i) {
     std::span<uint8_t> element = io.data.subspan(size_t{i} * io.size, io.size);
@@ -174,16 +132,19 @@ ExitOutcome Machine::HandleIo(const IoExit& io) {
   return {};
 }
 
-ExitOutcome Machine::HandleExit(const VcpuExit& exit) {
+ExitOutcome Machine::HandleExit(const CpuExit& exit) {
   ++exits_by_kind_[static_cast<int>(exit.kind)];
   if (exit.kind != ExitKind::kHostInterrupt) {
     last_exit_.kind = exit.kind;
-    last_exit_.raw_reason = exit.raw_reason;
-    last_exit_.io = {exit.io.port, exit.io.size, exit.io.in, exit.io.count, {}};
-    last_exit_.mmio = {exit.mmio.gpa, exit.mmio.write, {}};
+    last_exit_.io = exit.io;
+    last_exit_.io.data = {};
+    last_exit_.mmio = exit.mmio;
+    last_exit_.mmio.data = {};
+    last_exit_.detail = exit.detail;
   }
+  if (IsGuestInitiated(exit.kind)) ++esn_;
   switch (exit.kind) {
-    case ExitKind::kIo:
+    case ExitKind::kPio:
       return HandleIo(exit.io);
     case ExitKind::kMmio:
       // No MMIO devices: like unassigned addresses on a PC, reads return
@@ -194,25 +155,25 @@ ExitOutcome Machine::HandleExit(const VcpuExit& exit) {
       return {};
     case ExitKind::kHlt:
       return {ExitOutcome::Action::kHalted, StopReason::kDebugExit, ""};
-    case ExitKind::kIrqWindowOpen:
     case ExitKind::kHostInterrupt:
-      return {};
+      return {ExitOutcome::Action::kResume};
     case ExitKind::kShutdown:
       return Stop(StopReason::kTripleFault,
-                  absl::StrFormat("guest triple-faulted (KVM_EXIT_SHUTDOWN) "
-                                  "at %s",
+                  absl::StrFormat("guest triple-faulted (shutdown) at %s",
                                   DescribeGuestPosition()));
     case ExitKind::kInternalError:
       return Stop(StopReason::kInternalError,
-                  absl::StrFormat("KVM cannot run the guest: %s, at %s",
-                                  exit.Describe(), DescribeGuestPosition()));
+                  absl::StrFormat("the %s backend cannot run the guest: %s, "
+                                  "at %s",
+                                  backend(), exit.detail,
+                                  DescribeGuestPosition()));
     case ExitKind::kFailEntry:
       return Stop(StopReason::kFailEntry,
-                  absl::StrFormat("KVM could not enter the guest: %s, at %s",
-                                  exit.Describe(), DescribeGuestPosition()));
-    case ExitKind::kDebug:
-    case ExitKind::kSystemEvent:
-    case ExitKind::kUnknown:
+                  absl::StrFormat("the %s backend could not enter the guest: "
+                                  "%s, at %s",
+                                  backend(), exit.detail,
+                                  DescribeGuestPosition()));
+    case ExitKind::kUnsupported:
       break;
   }
   return Stop(StopReason::kUnsupportedExit,
@@ -255,11 +216,11 @@ absl::Status Machine::Apply(const InputEvent& input) {
 }
 
 absl::StatusOr<bool> Machine::InjectPendingInterrupt() {
-  if (!platform_->InterruptPending() || !vcpu_.CanTakeInterrupt()) {
+  if (!platform_->InterruptPending() || !cpu_->CanTakeInterrupt()) {
     return false;
   }
   uint8_t vector = platform_->AcknowledgeInterrupt();
-  if (absl::Status s = vcpu_.InjectInterrupt(vector); !s.ok()) return s;
+  if (absl::Status s = cpu_->QueueInterrupt(vector); !s.ok()) return s;
   return true;
 }
 
@@ -276,26 +237,24 @@ ExitStats Machine::stats() const {
 absl::Status Machine::SyncMemory() {
   // Memory and registers as of the completed last instruction (a string
   // port read writes memory only when completed).
-  if (absl::Status s = vcpu_.CompletePendingIo(); !s.ok()) return s;
-  if (absl::Status s = dirty_.Harvest(fresh_dirty_); !s.ok()) return s;
-  page_hashes_.Rehash(memory_, fresh_dirty_);
+  if (absl::Status s = cpu_->SettleExit(); !s.ok()) return s;
+  fresh_dirty_.Clear();
+  if (absl::Status s = cpu_->TakeGuestWrites(fresh_dirty_); !s.ok()) return s;
+  dirty_.Harvest(fresh_dirty_);
+  page_hashes_.Rehash(*memory_, fresh_dirty_);
   return absl::OkStatus();
-}
-
-absl::StatusOr<VcpuState> Machine::CaptureVcpu() const {
-  return CaptureVcpuState(vcpu_, msr_indices_);
 }
 
 absl::StatusOr<Hash128> Machine::StateHash() {
   if (absl::Status s = SyncMemory(); !s.ok()) return s;
-  auto vcpu_state = CaptureVcpu();
-  if (!vcpu_state.ok()) return vcpu_state.status();
+  auto cpu_state = CaptureCpu();
+  if (!cpu_state.ok()) return cpu_state.status();
   std::vector<std::vector<uint8_t>> blobs;
   for (const FrontEnd* fe : platform_->front_ends()) {
     blobs.push_back(SaveFrontEnd(*fe));
   }
   std::vector<std::span<const uint8_t>> views(blobs.begin(), blobs.end());
-  return ComposeStateHash(*vcpu_state, views, platform_->SaveClock(),
+  return ComposeStateHash(cpu_state->arch, views, platform_->SaveClock(),
                           page_hashes_.Root());
 }
 
@@ -305,18 +264,16 @@ std::string Machine::DescribeLastExit() const {
 }
 
 std::string Machine::DescribeGuestPosition() const {
-  const kvm_regs& regs = vcpu_.regs();
-  std::string out = absl::StrFormat("RIP 0x%x (ESN %d)", regs.rip, esn());
-  auto sregs = vcpu_.GetSregs();
-  if (!sregs.ok()) return out;
-  const bool long_mode = (sregs->efer & (1u << 10)) && sregs->cs.l;
-  const uint64_t linear = long_mode ? regs.rip : sregs->cs.base + regs.rip;
-  auto gpa = vcpu_.Translate(linear);
+  std::string out =
+      absl::StrFormat("RIP 0x%x (ESN %d)", cpu_->regs().rip, esn());
+  auto linear = cpu_->LinearRip();
+  if (!linear.ok()) return out;
+  auto gpa = cpu_->Translate(*linear);
   if (!gpa.ok()) return out;
   uint8_t bytes[15];
   size_t n = std::min<uint64_t>(
-      sizeof bytes, memory_.size() > *gpa ? memory_.size() - *gpa : 0);
-  if (n == 0 || !memory_.Read(*gpa, {bytes, n}).ok()) return out;
+      sizeof bytes, memory_->size() > *gpa ? memory_->size() - *gpa : 0);
+  if (n == 0 || !memory_->Read(*gpa, {bytes, n}).ok()) return out;
   absl::StrAppendFormat(&out, ", bytes at RIP:");
   for (size_t i = 0; i < n; ++i) absl::StrAppendFormat(&out, " %02x", bytes[i]);
   return out;

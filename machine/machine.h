@@ -1,5 +1,7 @@
-// Machine: one replica — a single-vCPU KVM VM, its guest memory and its PC
-// device front-ends — as the deterministic state machine of DESIGN §2.
+// Machine: one replica — a CPU from a backend (hypervisor/), its guest memory
+// and its PC device front-ends — as the deterministic state machine of
+// DESIGN §2. It counts the exit sequence number (ESN) itself, by the rule of
+// hypervisor/cpu_exit.h, so every backend yields the same positions.
 //
 // The Machine never touches the environment: outputs leave through the
 // OutputSink given at creation, inputs arrive only through ApplyInput().
@@ -23,11 +25,10 @@
 #include "base/hash128.h"
 #include "devices/output_sink.h"
 #include "devices/pc_platform.h"
-#include "kvm/kvm_system.h"
-#include "kvm/vcpu.h"
-#include "kvm/vcpu_exit.h"
-#include "kvm/vcpu_state.h"
-#include "kvm/vm.h"
+#include "hypervisor/arch_state.h"
+#include "hypervisor/cpu_exit.h"
+#include "hypervisor/cpuid.h"
+#include "hypervisor/guest_cpu.h"
 #include "machine/input_event.h"
 #include "machine/multiboot_loader.h"
 #include "machine/stop_reason.h"
@@ -46,9 +47,10 @@ inline constexpr uint64_t kMaxMemoryBytes = 3ull << 30;
 struct MachineConfig {
   uint64_t memory_bytes = 256ull << 20;
   PcPlatformConfig platform;
-  // The guest's CPUID; unset: what this host's KVM supports. A replay sets
-  // the recorded one, so a guest sees the same CPU on every host.
-  std::optional<std::vector<kvm_cpuid_entry2>> cpuid;
+  // The guest's CPUID; unset: the backend's default (what this host's KVM
+  // supports). A replay sets the recorded one, so a guest sees the same CPU
+  // on every host.
+  std::optional<std::vector<CpuidLeaf>> cpuid;
   // Guest memory starts as a private view of this base (a replica's: shared
   // with others, mergeable; a checkpoint's); unset: standalone zero-filled
   // anonymous memory, which cannot be merged. Its size must equal
@@ -62,7 +64,8 @@ struct MachineConfig {
 // What the exit handler decided.
 struct ExitOutcome {
   enum class Action {
-    kContinue,  // re-enter the guest
+    kContinue,  // rendezvous, then re-enter the guest
+    kResume,    // a host-caused exit: re-enter at once, no rendezvous
     kHalted,    // HLT: re-enter only once an interrupt can be injected
     kStop,      // the run is over: `reason`, `message`
   };
@@ -82,8 +85,11 @@ class Machine {
   // `outputs` receives every output of the guest and must outlive the
   // machine.
   static absl::StatusOr<std::unique_ptr<Machine>> Create(
-      const KvmSystem& kvm, const MachineConfig& config, OutputSink* outputs);
+      const Hypervisor& hypervisor, const MachineConfig& config,
+      OutputSink* outputs);
   ~Machine();
+  Machine(const Machine&) = delete;
+  Machine& operator=(const Machine&) = delete;
 
   // Loads a multiboot kernel and puts the vCPU at its entry in 32-bit
   // protected mode, as a multiboot boot loader leaves it.
@@ -91,13 +97,14 @@ class Machine {
                                              std::string_view name,
                                              const MultibootOptions& options);
 
-  // One KVM_RUN; see Vcpu::Run().
-  absl::StatusOr<VcpuExit> RunVcpu() { return vcpu_.Run(); }
+  // Runs the guest to its next exit; see GuestCpu::Run().
+  absl::StatusOr<CpuExit> RunCpu() { return cpu_->Run(); }
 
-  // The exit handler (STYLE #4): forwards device accesses to the front-ends
-  // and classifies everything else. Deterministic in the machine's state
-  // and the exit; never blocks, never touches the host.
-  ExitOutcome HandleExit(const VcpuExit& exit);
+  // The exit handler (STYLE #4): counts the exit (hypervisor/cpu_exit.h),
+  // forwards device accesses to the front-ends and classifies everything
+  // else. Deterministic in the machine's state and the exit; never blocks,
+  // never touches the host.
+  ExitOutcome HandleExit(const CpuExit& exit);
 
   // The single entry point of nondeterministic input (DESIGN §2). Rejects an
   // input that is impossible in the current state (time going backwards, a
@@ -109,9 +116,9 @@ class Machine {
   // True when the PIC has an interrupt for the CPU.
   bool InterruptPending() const { return platform_->InterruptPending(); }
   // IF=1 and no interrupt shadow at the last exit.
-  bool CanTakeInterrupt() const { return vcpu_.CanTakeInterrupt(); }
-  // Injects the pending interrupt (KVM_INTERRUPT) if there is one and the
-  // vCPU can take it at this exit. Returns whether it did.
+  bool CanTakeInterrupt() const { return cpu_->CanTakeInterrupt(); }
+  // Queues the PIC's pending interrupt on the CPU if there is one and the
+  // CPU can take it at this exit. Returns whether it did.
   absl::StatusOr<bool> InjectPendingInterrupt();
 
   // Hash of the whole replica state: vCPU (deterministic parts), every
@@ -119,17 +126,17 @@ class Machine {
   // first, so its cost follows the pages written since the last sync.
   absl::StatusOr<Hash128> StateHash();
 
-  // Completes the last exit's pending I/O (Vcpu::CompletePendingIo), then
-  // harvests the pages written since the last sync (KVM dirty log plus the
-  // VMM's own writes) and rehashes them. Call with the vCPU outside
-  // KVM_RUN; page_hashes() and dirty() are exact only right after it.
+  // Settles the last exit (GuestCpu::SettleExit), then harvests the pages
+  // written since the last sync (the CPU's record of guest writes plus the
+  // VMM's own) and rehashes them. Call with the CPU stopped; page_hashes()
+  // and dirty() are exact only right after it.
   absl::Status SyncMemory();
   const PageHashes& page_hashes() const { return page_hashes_; }
   const DirtyTracker& dirty() const { return dirty_; }
   DirtyTracker& dirty() { return dirty_; }
 
-  // The vCPU's architectural state, as checkpoints and hashes see it.
-  absl::StatusOr<VcpuState> CaptureVcpu() const;
+  // The CPU's state (settled), as checkpoints and hashes see it.
+  absl::StatusOr<CpuState> CaptureCpu() { return cpu_->CaptureState(); }
 
   // The last guest-initiated exit, for reports: "pio in port 0x3f8 size 1".
   std::string DescribeLastExit() const;
@@ -137,7 +144,9 @@ class Machine {
   // "RIP 0x... (linear 0x..., ESN n), bytes at RIP: .." for reports.
   std::string DescribeGuestPosition() const;
 
-  uint64_t esn() const { return vcpu_.esn(); }
+  uint64_t esn() const { return esn_; }
+  // For a machine restored from a checkpoint taken at `esn`.
+  void set_esn(uint64_t esn) { esn_ = esn; }
   ExitStats stats() const;
 
   // How far the run loop got with the rendezvous after the last exit
@@ -159,14 +168,16 @@ class Machine {
 
   // The configuration it was created with.
   const MachineConfig& config() const { return config_; }
-  // The CPUID the vCPU was given.
-  std::span<const kvm_cpuid_entry2> cpuid() const { return cpuid_; }
+  // The CPUID the CPU was given.
+  std::span<const CpuidLeaf> cpuid() const { return cpuid_; }
   const PcPlatform& platform() const { return *platform_; }
   PcPlatform& platform() { return *platform_; }
-  Vcpu& vcpu() { return vcpu_; }
-  const Vcpu& vcpu() const { return vcpu_; }
-  GuestMemory& memory() { return memory_; }
-  const GuestMemory& memory() const { return memory_; }
+  GuestCpu& cpu() { return *cpu_; }
+  const GuestCpu& cpu() const { return *cpu_; }
+  // The backend running it ("kvm").
+  std::string_view backend() const { return cpu_->backend(); }
+  GuestMemory& memory() { return *memory_; }
+  const GuestMemory& memory() const { return *memory_; }
 
  private:
   // Forwards outputs to the caller's sink, noticing debug-exit.
@@ -181,33 +192,53 @@ class Machine {
     OutputSink* next_;
   };
 
-  Machine(GuestMemory memory, PageHashes hashes, Vm vm, Vcpu vcpu,
-          std::vector<uint32_t> msr_indices,
-          std::vector<kvm_cpuid_entry2> cpuid, const MachineConfig& config,
+  // Tells the CPU of the VMM's writes to guest memory.
+  class VmmWriteTap : public VmmWriteObserver {
+   public:
+    explicit VmmWriteTap(Machine* machine) : machine_(machine) {}
+    void OnVmmWrite(uint64_t gpa, uint64_t len) override {
+      if (machine_->cpu_ != nullptr) machine_->cpu_->NoteVmmWrite(gpa, len);
+    }
+
+   private:
+    Machine* machine_;
+  };
+
+  // Only Create() makes one (passkey).
+  class Key {
+    friend class Machine;
+    Key() = default;
+  };
+
+ public:
+  Machine(Key, std::unique_ptr<GuestMemory> memory, PageHashes hashes,
+          std::vector<CpuidLeaf> cpuid, const MachineConfig& config,
           OutputSink* outputs);
-  ExitOutcome HandleIo(const IoExit& io);
+
+ private:
+  ExitOutcome HandleIo(const PioExit& io);
   absl::Status Apply(const InputEvent& input);
   ExitOutcome Stop(StopReason reason, std::string message) const;
 
-  // Destroyed last: the VM and vCPU reference this memory until they go.
-  GuestMemory memory_;
-  Vm vm_;
-  Vcpu vcpu_;
+  // Destroyed last: the CPU references this memory until it goes.
+  std::unique_ptr<GuestMemory> memory_;
+  VmmWriteTap vmm_write_tap_;
+  std::unique_ptr<GuestCpu> cpu_;
   DirtyTracker dirty_;
   PageHashes page_hashes_;
   DirtyBitmap fresh_dirty_;  // scratch for SyncMemory()
   // Stopped before memory_ goes (declared after it).
   std::unique_ptr<ZeroPageReclaimer> reclaimer_;
-  std::vector<uint32_t> msr_indices_;
-  std::vector<kvm_cpuid_entry2> cpuid_;
+  std::vector<CpuidLeaf> cpuid_;
   MachineConfig config_;
   OutputTap tap_;
   std::unique_ptr<PcPlatform> platform_;
   std::optional<uint64_t> debug_exit_;
   RendezvousStep rendezvous_step_ = RendezvousStep::kDone;
   uint64_t inputs_applied_ = 0;
+  uint64_t esn_ = 0;
   // The last guest-initiated exit (its data spans are not kept).
-  VcpuExit last_exit_;
+  CpuExit last_exit_;
   std::array<uint64_t, kNumExitKinds> exits_by_kind_{};
   absl::flat_hash_map<const FrontEnd*, uint64_t> pio_counts_;
 };

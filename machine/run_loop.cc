@@ -17,7 +17,7 @@ namespace {
 // --timeout.
 class Watchdog {
  public:
-  Watchdog(const VcpuKicker* kicker, uint64_t deadline_ns)
+  Watchdog(const CpuKicker* kicker, uint64_t deadline_ns)
       : thread_([this, kicker, deadline_ns] {
           std::unique_lock lock(mu_);
           auto deadline = std::chrono::steady_clock::time_point(
@@ -64,7 +64,7 @@ class RunLoop {
   }
 
   absl::StatusOr<RunResult> Run() {
-    auto kicker = VcpuKicker::ForCurrentThread(&machine_.vcpu());
+    auto kicker = machine_.cpu().BindKicker();
     if (!kicker.ok()) return kicker.status();
     if (controller_ != nullptr) controller_->kicker_.store(kicker->get());
     std::optional<Watchdog> watchdog;
@@ -74,7 +74,6 @@ class RunLoop {
     absl::StatusOr<RunResult> result = Loop();
     if (controller_ != nullptr) controller_->kicker_.store(nullptr);
     watchdog.reset();
-    machine_.vcpu().ClearImmediateExit();
     return result;
   }
 
@@ -84,21 +83,17 @@ class RunLoop {
     for (;;) {
       if (machine_.rendezvous_step() == Step::kDone) {
         if (std::optional<RunResult> r = CheckHostStop()) return *r;
-        auto exit = machine_.RunVcpu();
+        auto exit = machine_.RunCpu();
         if (!exit.ok()) return exit.status();
-        if (exit->kind == ExitKind::kHostInterrupt) {
-          // Clear before checking, so a kick landing in between is seen by
-          // the next KVM_RUN rather than lost.
-          machine_.vcpu().ClearImmediateExit();
-          machine_.HandleExit(*exit);
-          between_exits_ = true;
-          continue;
-        }
-        between_exits_ = false;
         ExitOutcome outcome = machine_.HandleExit(*exit);
         if (outcome.action == ExitOutcome::Action::kStop) {
+          between_exits_ = false;
           return Finish(outcome.reason, std::move(outcome.message));
         }
+        // A kick: the guest may have run on past its last exit, so this is
+        // no position of the ESN and gets no rendezvous.
+        between_exits_ = outcome.action == ExitOutcome::Action::kResume;
+        if (between_exits_) continue;
         machine_.set_rendezvous_step(
             outcome.action == ExitOutcome::Action::kHalted ? Step::kApplyAndWake
                                                            : Step::kApply);
@@ -224,7 +219,7 @@ class RunLoop {
   RunController* controller_;
   RunObserver* observer_;
   uint64_t start_ns_;
-  // The last KVM_RUN returned because the host kicked it: the guest may have
+  // The last Run() returned because the host kicked it: the guest may have
   // run on past its last exit.
   bool between_exits_ = false;
   uint64_t deadline_ns_ = UINT64_MAX;

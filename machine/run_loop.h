@@ -15,7 +15,7 @@
 #include "machine/input_event.h"
 #include "machine/machine.h"
 #include "machine/stop_reason.h"
-#include "machine/vcpu_kicker.h"
+#include "hypervisor/guest_cpu.h"
 
 namespace xv {
 
@@ -42,14 +42,14 @@ class RunController {
   // Async-signal-safe.
   void RequestStop() {
     stop_.store(true);
-    if (const VcpuKicker* k = kicker_.load()) k->Kick();
+    if (const CpuKicker* k = kicker_.load()) k->Kick();
   }
   bool stop_requested() const { return stop_.load(); }
 
  private:
   friend class RunLoop;
   std::atomic<bool> stop_{false};
-  std::atomic<const VcpuKicker*> kicker_{nullptr};
+  std::atomic<const CpuKicker*> kicker_{nullptr};
 };
 
 // Watches a run at the points where its state is a pure function of the
@@ -70,8 +70,8 @@ class RunObserver {
   virtual absl::Status AtRendezvous(Machine& machine) {
     return absl::OkStatus();
   }
-  // Asked before every KVM_RUN and while the guest halts: true ends the run
-  // there with StopReason::kStopPoint.
+  // Asked at every rendezvous before the guest re-enters, and while it
+  // halts: true ends the run there with StopReason::kStopPoint.
   virtual bool StopHere(const Machine& machine) { return false; }
 };
 

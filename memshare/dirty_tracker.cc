@@ -2,23 +2,15 @@
 
 namespace xv {
 
-DirtyTracker::DirtyTracker(Vm* vm, uint32_t slot, GuestMemory* memory)
-    : vm_(vm),
-      slot_(slot),
-      memory_(memory),
+DirtyTracker::DirtyTracker(GuestMemory* memory)
+    : memory_(memory),
       since_epoch_(memory->pages()),
       private_(memory->pages()) {}
 
-absl::Status DirtyTracker::Harvest(DirtyBitmap& fresh) {
-  if (fresh.pages() != memory_->pages()) fresh = DirtyBitmap(memory_->pages());
-  fresh.Clear();
-  if (absl::Status s = vm_->GetDirtyLog(slot_, fresh.words()); !s.ok()) {
-    return s;
-  }
+void DirtyTracker::Harvest(DirtyBitmap& fresh) {
   memory_->TakeVmmWrites(fresh);
   since_epoch_.Merge(fresh);
   private_.Merge(fresh);
-  return absl::OkStatus();
 }
 
 void DirtyTracker::Dropped(std::span<const PageRun> runs) {

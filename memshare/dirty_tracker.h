@@ -1,14 +1,13 @@
-// DirtyTracker: which pages of one replica changed, from KVM's dirty log
-// (the guest's writes) plus GuestMemory's record of the VMM's own writes.
-// Neither alone is complete; together nothing is missed (DESIGN §5).
+// DirtyTracker: which pages of one replica changed, from the CPU's record of
+// the guest's writes (KVM's dirty log, say) plus GuestMemory's record of the
+// VMM's own writes. Neither alone is complete; together nothing is missed
+// (DESIGN §5).
 #ifndef EXTRAVIRT_MEMSHARE_DIRTY_TRACKER_H_
 #define EXTRAVIRT_MEMSHARE_DIRTY_TRACKER_H_
 
 #include <cstdint>
 #include <span>
 
-#include "absl/status/status.h"
-#include "kvm/vm.h"
 #include "memshare/dirty_bitmap.h"
 #include "memshare/guest_memory.h"
 
@@ -17,14 +16,13 @@ namespace xv {
 class DirtyTracker {
  public:
   DirtyTracker() = default;
-  // Tracks `memory`, registered in `vm` as `slot` with
-  // KVM_MEM_LOG_DIRTY_PAGES. Both must outlive the tracker's use.
-  DirtyTracker(Vm* vm, uint32_t slot, GuestMemory* memory);
+  // Tracks `memory`, which must outlive the tracker's use.
+  explicit DirtyTracker(GuestMemory* memory);
 
-  // The pages written since the last Harvest() (cleared first), which are
-  // also added to since_epoch() and private_pages(). The vCPU must be
-  // outside KVM_RUN for the answer to be exact.
-  absl::Status Harvest(DirtyBitmap& fresh);
+  // `fresh` holds the pages the guest wrote since the last harvest (from
+  // the CPU); adds the VMM's writes to it, and all of them to since_epoch()
+  // and private_pages().
+  void Harvest(DirtyBitmap& fresh);
 
   // Pages written since the last StartEpoch(): what the next verification
   // compares and the next merge folds.
@@ -38,8 +36,6 @@ class DirtyTracker {
   void Dropped(std::span<const PageRun> runs);
 
  private:
-  Vm* vm_ = nullptr;
-  uint32_t slot_ = 0;
   GuestMemory* memory_ = nullptr;
   DirtyBitmap since_epoch_;
   DirtyBitmap private_;

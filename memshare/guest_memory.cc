@@ -50,6 +50,7 @@ void GuestMemory::NoteWrite(uint64_t gpa, uint64_t len) {
   if (len == 0) return;
   uint64_t first = gpa / kPageSize;
   vmm_written_.SetRange(first, (gpa + len - 1) / kPageSize - first + 1);
+  if (observer_ != nullptr) observer_->OnVmmWrite(gpa, len);
 }
 
 absl::StatusOr<std::span<const uint8_t>> GuestMemory::Span(uint64_t gpa,

@@ -29,6 +29,14 @@
 
 namespace xv {
 
+// Told of every VMM write as it is made (a CPU backend that caches
+// translated guest code drops it for the range).
+class VmmWriteObserver {
+ public:
+  virtual ~VmmWriteObserver() = default;
+  virtual void OnVmmWrite(uint64_t gpa, uint64_t len) = 0;
+};
+
 class GuestMemory {
  public:
   // Standalone: `size` bytes (a positive multiple of kPageSize) of
@@ -61,6 +69,10 @@ class GuestMemory {
   // ORs the pages the VMM wrote since the last call into `into`, then
   // forgets them.
   void TakeVmmWrites(DirtyBitmap& into);
+  // Receives every later VMM write; nullptr for none. Must outlive its use.
+  void set_vmm_write_observer(VmmWriteObserver* observer) {
+    observer_ = observer;
+  }
 
   // Drops this replica's private copies of `runs` (MADV_DONTNEED, batched
   // through process_madvise where the kernel allows it for ourselves): the
@@ -89,6 +101,7 @@ class GuestMemory {
   DirtyBitmap vmm_written_;
   // pidfd of this process for process_madvise; invalid when unsupported.
   bool shares_base_;
+  VmmWriteObserver* observer_ = nullptr;
   ScopedFd self_pidfd_;
   bool batched_drop_unsupported_ = false;
 };

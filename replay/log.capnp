@@ -10,20 +10,7 @@
 
 $import "/capnp/c++.capnp".namespace("xv::log");
 
-struct Hash128 {
-  low @0 :UInt64;
-  high @1 :UInt64;
-}
-
-struct CpuidEntry {
-  function @0 :UInt32;
-  index @1 :UInt32;
-  flags @2 :UInt32;
-  eax @3 :UInt32;
-  ebx @4 :UInt32;
-  ecx @5 :UInt32;
-  edx @6 :UInt32;
-}
+using Shared = import "../hypervisor/cpu_state.capnp";
 
 struct Header {
   # Bumped on incompatible changes; readers refuse versions they do not know.
@@ -40,16 +27,19 @@ struct Header {
   diskSectors @7 :UInt64;
   rtcEpochSeconds @8 :Int64;
   # The guest's CPUID: replay sets exactly this, whatever the host offers.
-  cpuid @9 :List(CpuidEntry);
+  cpuid @9 :List(Shared.CpuidEntry);
 
   # Hash of the whole machine state after boot, before the first exit.
-  initialStateHash @10 :Hash128;
+  initialStateHash @10 :Shared.Hash128;
   # A Checkpoint record every this many exits (0: none).
   checkpointInterval @11 :UInt64;
   # Output digests cover at most this many bytes of one device's outputs.
   outputDigestBytes @12 :UInt32;
   # ... and outputs at most this many exits old.
   outputDigestExits @13 :UInt64;
+  # The CPU backend that recorded it ("kvm"), for information: any backend
+  # replays any log.
+  backend @14 :Text;
 }
 
 # One input applied after the exit `esn` was handled and before re-entry.
@@ -80,7 +70,7 @@ struct Input {
 # exit handled, its inputs applied and any interrupt injected.
 struct Checkpoint {
   esn @0 :UInt64;
-  stateHash @1 :Hash128;
+  stateHash @1 :Shared.Hash128;
 }
 
 # Digest of the outputs one device emitted since its previous digest, taken
@@ -91,7 +81,7 @@ struct OutputDigest {
   # Number of outputs covered and their payload bytes.
   outputs @2 :UInt32;
   bytes @3 :UInt64;
-  hash @4 :Hash128;
+  hash @4 :Shared.Hash128;
   # Taken when the run ended (after the End record's ESN), not at a
   # rendezvous.
   atEnd @5 :Bool;
@@ -107,7 +97,7 @@ struct End {
   # while the guest computed): the final state then depends on host timing
   # and replay cannot reproduce it.
   finalStateComparable @4 :Bool;
-  finalStateHash @5 :Hash128;
+  finalStateHash @5 :Shared.Hash128;
   exits @6 :UInt64;
   wallSeconds @7 :Float64;
 }

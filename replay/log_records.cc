@@ -3,6 +3,7 @@
 #include <type_traits>
 
 #include "absl/strings/str_format.h"
+#include "hypervisor/cpu_state_schema.h"
 #include "kj/exception.h"
 
 namespace xv {
@@ -20,14 +21,6 @@ std::string FromText(capnp::Text::Reader text) {
   return {text.begin(), text.size()};
 }
 
-void SetHash(log::Hash128::Builder out, const Hash128& h) {
-  out.setHigh(h.high);
-  out.setLow(h.low);
-}
-
-Hash128 GetHash(log::Hash128::Reader in) {
-  return {.high = in.getHigh(), .low = in.getLow()};
-}
 
 void BuildHeader(const RecordedMachine& m, log::Header::Builder h) {
   h.setFormatVersion(kLogFormatVersion);
@@ -39,29 +32,24 @@ void BuildHeader(const RecordedMachine& m, log::Header::Builder h) {
   h.setMemoryBytes(m.memory_bytes);
   h.setDiskSectors(m.disk_sectors);
   h.setRtcEpochSeconds(m.rtc_epoch_seconds);
-  auto cpuid = h.initCpuid(m.cpuid.size());
-  for (size_t i = 0; i < m.cpuid.size(); ++i) {
-    const CpuidLeaf& e = m.cpuid[i];
-    auto out = cpuid[i];
-    out.setFunction(e.function);
-    out.setIndex(e.index);
-    out.setFlags(e.flags);
-    out.setEax(e.eax);
-    out.setEbx(e.ebx);
-    out.setEcx(e.ecx);
-    out.setEdx(e.edx);
-  }
-  SetHash(h.initInitialStateHash(), m.initial_state_hash);
+  ToSchema(m.cpuid, h.initCpuid(m.cpuid.size()));
+  ToSchema(m.initial_state_hash, h.initInitialStateHash());
   h.setCheckpointInterval(m.checkpoint_interval);
   h.setOutputDigestBytes(m.output_digest_bytes);
   h.setOutputDigestExits(m.output_digest_exits);
+  h.setBackend(AsText(m.backend));
 }
 
 absl::StatusOr<RecordedMachine> ParseHeader(log::Header::Reader h) {
-  if (h.getFormatVersion() != kLogFormatVersion) {
+  if (h.getFormatVersion() < kLogFormatVersion) {
     return absl::FailedPreconditionError(absl::StrFormat(
-        "log format version %d is not supported by this xvirt (it reads "
-        "version %d)",
+        "made by an older xvirt (format %d); re-record it (this xvirt reads "
+        "log format %d)",
+        h.getFormatVersion(), kLogFormatVersion));
+  }
+  if (h.getFormatVersion() > kLogFormatVersion) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "made by a newer xvirt (format %d); this xvirt reads log format %d",
         h.getFormatVersion(), kLogFormatVersion));
   }
   RecordedMachine m;
@@ -74,21 +62,12 @@ absl::StatusOr<RecordedMachine> ParseHeader(log::Header::Reader h) {
   m.memory_bytes = h.getMemoryBytes();
   m.disk_sectors = h.getDiskSectors();
   m.rtc_epoch_seconds = h.getRtcEpochSeconds();
-  for (auto e : h.getCpuid()) {
-    CpuidLeaf entry;
-    entry.function = e.getFunction();
-    entry.index = e.getIndex();
-    entry.flags = e.getFlags();
-    entry.eax = e.getEax();
-    entry.ebx = e.getEbx();
-    entry.ecx = e.getEcx();
-    entry.edx = e.getEdx();
-    m.cpuid.push_back(entry);
-  }
-  m.initial_state_hash = GetHash(h.getInitialStateHash());
+  m.cpuid = FromSchema(h.getCpuid());
+  m.initial_state_hash = FromSchema(h.getInitialStateHash());
   m.checkpoint_interval = h.getCheckpointInterval();
   m.output_digest_bytes = h.getOutputDigestBytes();
   m.output_digest_exits = h.getOutputDigestExits();
+  m.backend = FromText(h.getBackend());
   if (m.kernel_image.empty()) {
     return absl::InvalidArgumentError("the header holds no kernel image");
   }
@@ -209,7 +188,7 @@ void BuildRecord(const LogEntry& entry, log::Record::Builder record) {
     void operator()(const LoggedCheckpoint& c) {
       auto out = r.initCheckpoint();
       out.setEsn(c.esn);
-      SetHash(out.initStateHash(), c.state_hash);
+      ToSchema(c.state_hash, out.initStateHash());
     }
     void operator()(const LoggedDigest& d) {
       auto out = r.initOutputDigest();
@@ -217,7 +196,7 @@ void BuildRecord(const LogEntry& entry, log::Record::Builder record) {
       out.setDevice(AsText(d.device));
       out.setOutputs(d.outputs);
       out.setBytes(d.bytes);
-      SetHash(out.initHash(), d.hash);
+      ToSchema(d.hash, out.initHash());
       out.setAtEnd(d.at_end);
     }
     void operator()(const LoggedEnd& e) {
@@ -228,7 +207,7 @@ void BuildRecord(const LogEntry& entry, log::Record::Builder record) {
       out.setDebugExitValue(e.debug_exit_value);
       out.setFinalStateComparable(e.final_state_hash.has_value());
       if (e.final_state_hash) {
-        SetHash(out.initFinalStateHash(), *e.final_state_hash);
+        ToSchema(*e.final_state_hash, out.initFinalStateHash());
       }
       out.setExits(e.exits);
       out.setWallSeconds(e.wall_seconds);
@@ -253,13 +232,13 @@ absl::StatusOr<LogEntry> ParseRecordUnchecked(log::Record::Reader record) {
     }
     case log::Record::CHECKPOINT: {
       auto c = record.getCheckpoint();
-      return LogEntry(LoggedCheckpoint{c.getEsn(), GetHash(c.getStateHash())});
+      return LogEntry(LoggedCheckpoint{c.getEsn(), FromSchema(c.getStateHash())});
     }
     case log::Record::OUTPUT_DIGEST: {
       auto d = record.getOutputDigest();
       return LogEntry(LoggedDigest{d.getEsn(), FromText(d.getDevice()),
                                    d.getOutputs(), d.getBytes(),
-                                   GetHash(d.getHash()), d.getAtEnd()});
+                                   FromSchema(d.getHash()), d.getAtEnd()});
     }
     case log::Record::END: {
       auto e = record.getEnd();
@@ -272,7 +251,7 @@ absl::StatusOr<LogEntry> ParseRecordUnchecked(log::Record::Reader record) {
           .wall_seconds = e.getWallSeconds(),
       };
       if (e.getFinalStateComparable()) {
-        end.final_state_hash = GetHash(e.getFinalStateHash());
+        end.final_state_hash = FromSchema(e.getFinalStateHash());
       }
       return LogEntry(std::move(end));
     }

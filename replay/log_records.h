@@ -12,29 +12,20 @@
 
 #include "absl/status/statusor.h"
 #include "base/hash128.h"
+#include "hypervisor/cpuid.h"
 #include "machine/input_event.h"
 #include "replay/log.capnp.h"
 
 namespace xv {
 
 // Incompatible changes to log.capnp's meaning bump this; readers refuse
-// other versions. 2: state hashes cover memory through per-page digests,
-// leave out XSAVE's header and see the last exit's I/O completed, so a
-// version-1 log's hashes can never match.
-inline constexpr uint32_t kLogFormatVersion = 2;
-
-// One CPUID leaf as the guest saw it (KVM's kvm_cpuid_entry2 without its
-// padding, so that this header does not need the kernel's KVM headers).
-struct CpuidLeaf {
-  uint32_t function = 0;
-  uint32_t index = 0;
-  uint32_t flags = 0;
-  uint32_t eax = 0;
-  uint32_t ebx = 0;
-  uint32_t ecx = 0;
-  uint32_t edx = 0;
-  friend bool operator==(const CpuidLeaf&, const CpuidLeaf&) = default;
-};
+// other versions ("made by an older xvirt"). 2: state hashes cover memory
+// through per-page digests, leave out XSAVE's header and see the last
+// exit's I/O completed. 3: state hashes cover the architectural state
+// (xvirt-state-v3) and ESNs follow the string-I/O rule of
+// hypervisor/cpu_exit.h, so an older log's positions and hashes can never
+// match.
+inline constexpr uint32_t kLogFormatVersion = 3;
 
 // What a replay needs to rebuild the machine exactly as it was recorded.
 struct RecordedMachine {
@@ -51,6 +42,8 @@ struct RecordedMachine {
   uint64_t checkpoint_interval = 0;
   uint32_t output_digest_bytes = 0;
   uint64_t output_digest_exits = 0;
+  // The CPU backend that recorded the log ("kvm"); information only.
+  std::string backend;
 };
 
 struct LoggedInput {

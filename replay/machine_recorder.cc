@@ -30,22 +30,6 @@ absl::Status PrepareCheckpointDir(const std::string& dir) {
 
 }  // namespace
 
-CpuidLeaf ToCpuidLeaf(const kvm_cpuid_entry2& e) {
-  return {e.function, e.index, e.flags, e.eax, e.ebx, e.ecx, e.edx};
-}
-
-kvm_cpuid_entry2 ToKvmCpuid(const CpuidLeaf& leaf) {
-  kvm_cpuid_entry2 e{};
-  e.function = leaf.function;
-  e.index = leaf.index;
-  e.flags = leaf.flags;
-  e.eax = leaf.eax;
-  e.ebx = leaf.ebx;
-  e.ecx = leaf.ecx;
-  e.edx = leaf.edx;
-  return e;
-}
-
 Hash128 RecordingOrigin(const RecordedMachine& header) {
   Hasher h;
   h.Update(std::string_view("xvirt-recording-origin"));
@@ -72,10 +56,8 @@ absl::Status DescribeRecordedMachine(Machine& machine,
   recorded.memory_bytes = machine.config().memory_bytes;
   recorded.disk_sectors = machine.config().platform.disk_sectors;
   recorded.rtc_epoch_seconds = machine.config().platform.rtc_epoch_seconds;
-  recorded.cpuid.clear();
-  for (const kvm_cpuid_entry2& e : machine.cpuid()) {
-    recorded.cpuid.push_back(ToCpuidLeaf(e));
-  }
+  recorded.cpuid.assign(machine.cpuid().begin(), machine.cpuid().end());
+  recorded.backend = std::string(machine.backend());
   auto hash = machine.StateHash();
   if (!hash.ok()) return hash.status();
   recorded.initial_state_hash = *hash;

@@ -70,7 +70,7 @@ class ReplayDriver : public InputSource, public RunObserver, public OutputSink {
 };
 
 void DescribeWhere(const Machine& machine, Divergence& d) {
-  d.rip = machine.vcpu().regs().rip;
+  d.rip = machine.cpu().regs().rip;
   d.guest_position = machine.DescribeGuestPosition();
   d.last_exit = machine.DescribeLastExit();
 }
@@ -78,7 +78,7 @@ void DescribeWhere(const Machine& machine, Divergence& d) {
 // A machine from a checkpoint file of this recording: the file must come
 // from the same recording (RecordingOrigin) and the same machine.
 absl::StatusOr<std::unique_ptr<Machine>> RestoreFromFile(
-    const KvmSystem& kvm, const std::string& path,
+    const Hypervisor& hypervisor, const std::string& path,
     const RecordedMachine& header, const MachineConfig& config,
     OutputSink* outputs) {
   auto file = ReadCheckpointFile(path);
@@ -90,18 +90,16 @@ absl::StatusOr<std::unique_ptr<Machine>> RestoreFromFile(
         "%s)",
         path, file->origin.ToHex(), RecordingOrigin(header).ToHex()));
   }
-  std::vector<CpuidLeaf> cpuid;
-  for (const kvm_cpuid_entry2& e : cp.cpuid) cpuid.push_back(ToCpuidLeaf(e));
   if (cp.memory_bytes != config.memory_bytes ||
       cp.platform.disk_sectors != config.platform.disk_sectors ||
       cp.platform.rtc_epoch_seconds != config.platform.rtc_epoch_seconds ||
-      cpuid != header.cpuid) {
+      cp.cpuid != header.cpuid) {
     return absl::FailedPreconditionError(absl::StrFormat(
         "%s was taken on a different machine than this log records "
         "(memory, disk, RTC or CPUID differ)",
         path));
   }
-  auto machine = RestoreCheckpoint(kvm, cp, outputs);
+  auto machine = RestoreCheckpoint(hypervisor, cp, outputs);
   if (!machine.ok()) {
     return absl::Status(
         machine.status().code(),
@@ -113,7 +111,7 @@ absl::StatusOr<std::unique_ptr<Machine>> RestoreFromFile(
 
 }  // namespace
 
-absl::StatusOr<ReplayOutcome> ReplayLog(const KvmSystem& kvm,
+absl::StatusOr<ReplayOutcome> ReplayLog(const Hypervisor& hypervisor,
                                         const std::string& path,
                                         const ReplayOptions& options) {
   auto log = LogReplayer::Open(path, options.until);
@@ -126,14 +124,11 @@ absl::StatusOr<ReplayOutcome> ReplayLog(const KvmSystem& kvm,
   config.memory_bytes = header.memory_bytes;
   config.platform.disk_sectors = header.disk_sectors;
   config.platform.rtc_epoch_seconds = header.rtc_epoch_seconds;
-  config.cpuid.emplace();
-  for (const CpuidLeaf& leaf : header.cpuid) {
-    config.cpuid->push_back(ToKvmCpuid(leaf));
-  }
+  config.cpuid = header.cpuid;
   absl::StatusOr<std::unique_ptr<Machine>> machine;
   absl::Status run_status;
   if (options.from_checkpoint.empty()) {
-    machine = Machine::Create(kvm, config, &driver);
+    machine = Machine::Create(hypervisor, config, &driver);
     if (!machine.ok()) return machine.status();
     driver.set_machine(machine->get());
     auto kernel = (*machine)->BootMultiboot(
@@ -144,7 +139,8 @@ absl::StatusOr<ReplayOutcome> ReplayLog(const KvmSystem& kvm,
     run_status = (*log)->CheckInitialState(*initial);
   } else {
     machine =
-        RestoreFromFile(kvm, options.from_checkpoint, header, config, &driver);
+        RestoreFromFile(hypervisor, options.from_checkpoint, header, config,
+                        &driver);
     if (!machine.ok()) return machine.status();
     driver.set_machine(machine->get());
     auto hash = (*machine)->StateHash();
@@ -189,6 +185,7 @@ absl::StatusOr<ReplayOutcome> ReplayLog(const KvmSystem& kvm,
     return run_status;  // the log or the host failed, not the guest
   }
   outcome.machine = header;
+  outcome.backend = std::string(hypervisor.name());
   outcome.stats = (*machine)->stats();
   outcome.counts = (*log)->counts();
   outcome.recorded_end = (*log)->recorded_end();

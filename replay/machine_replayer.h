@@ -13,7 +13,7 @@
 #include "absl/status/statusor.h"
 #include "base/hash128.h"
 #include "devices/output_sink.h"
-#include "kvm/kvm_system.h"
+#include "hypervisor/guest_cpu.h"
 #include "machine/machine.h"
 #include "machine/run_loop.h"
 #include "replay/log_replayer.h"
@@ -43,6 +43,8 @@ struct ReplayOptions {
 
 struct ReplayOutcome {
   RecordedMachine machine;  // the header (kernel image included)
+  // The backend that replayed it (the recording's is machine.backend).
+  std::string backend;
   RunResult result;
   ExitStats stats;
   std::optional<Hash128> final_state_hash;
@@ -55,9 +57,9 @@ struct ReplayOutcome {
   std::vector<std::string> warnings;  // from the log reader
 };
 
-// Errors are problems with the log file or the host (no KVM); a divergence
-// is an outcome.
-absl::StatusOr<ReplayOutcome> ReplayLog(const KvmSystem& kvm,
+// Replays on `hypervisor` (any backend replays any log). Errors are
+// problems with the log file or the host; a divergence is an outcome.
+absl::StatusOr<ReplayOutcome> ReplayLog(const Hypervisor& hypervisor,
                                         const std::string& path,
                                         const ReplayOptions& options);
 

@@ -4,20 +4,6 @@
 #include "devices/host_clock.h"
 
 namespace xv {
-namespace {
-
-__u64* RegisterField(kvm_regs& r, std::string_view name) {
-  __u64* fields[] = {&r.rax, &r.rbx, &r.rcx, &r.rdx, &r.rsi, &r.rdi,
-                     &r.rsp, &r.rbp, &r.r8,  &r.r9,  &r.r10, &r.r11,
-                     &r.r12, &r.r13, &r.r14, &r.r15, &r.rip, &r.rflags};
-  static_assert(std::size(fields) == std::size(kFaultRegisters));
-  for (size_t i = 0; i < std::size(kFaultRegisters); ++i) {
-    if (kFaultRegisters[i] == name) return fields[i];
-  }
-  return nullptr;
-}
-
-}  // namespace
 
 absl::Status FaultInjector::OnInput(const Machine& machine,
                                     const InputEvent& input) {
@@ -41,11 +27,16 @@ absl::Status FaultInjector::Apply(Machine& machine) {
       spec_.replica == ReplicaRole::kLeader ? "leader" : "follower";
   switch (spec_.kind) {
     case FaultKind::kRegisterBit: {
-      __u64* field = RegisterField(machine.vcpu().mutable_regs(), spec_.reg);
+      // Settled first, so the bit flips in the state after the exit's
+      // instruction completed rather than being overwritten by it.
+      if (absl::Status s = machine.cpu().SettleExit(); !s.ok()) return s;
+      GeneralRegisters regs = machine.cpu().regs();
+      uint64_t* field = GeneralRegister(regs, spec_.reg);
       if (field == nullptr) {
         return absl::InvalidArgumentError("unknown register " + spec_.reg);
       }
       *field ^= uint64_t{1} << spec_.bit;
+      if (absl::Status s = machine.cpu().SetRegs(regs); !s.ok()) return s;
       description_ = absl::StrFormat("%s bit %d flipped at ESN %d (%s)",
                                      spec_.reg, spec_.bit, machine.esn(), who);
       break;

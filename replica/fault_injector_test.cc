@@ -1,5 +1,6 @@
-// FaultInjector on real KVM machines: each kind of fault lands where its
-// spec says, as verification then sees it.
+// FaultInjector on machines of the scripted fake backend running the echo
+// guest: each kind of fault lands where its spec says, as verification then
+// sees it.
 #include "replica/fault_injector.h"
 
 #include <chrono>
@@ -8,16 +9,15 @@
 #include "checkpoint/verify.h"
 #include "devices/test_sinks.h"
 #include "gtest/gtest.h"
-#include "kvm/kvm_test_support.h"
+#include "hypervisor/fake_cpu.h"
 #include "machine/machine.h"
 #include "machine/scripted_inputs.h"
-#include "tests/runfiles.h"
-#include "tests/test_files.h"
+#include "machine/testing/fake_guests.h"
 
 namespace xv {
 namespace {
 
-constexpr char kSession[] = "SET a 1\nGET a\nSET b 2\nCOUNT\nQUIT\n";
+constexpr char kSession[] = "SET a 1\nGET a\nSET b 2\nCOUNT\nQ";
 
 struct Replica {
   RecordingOutputSink out;
@@ -25,18 +25,15 @@ struct Replica {
   ScriptedInputs inputs{20'000, kSession};
 };
 
-std::unique_ptr<Replica> Boot(const KvmSystem& kvm) {
+std::unique_ptr<Replica> Boot(const Hypervisor& hv) {
   auto r = std::make_unique<Replica>();
   MachineConfig config;
   config.memory_bytes = 32ull << 20;
-  auto m = Machine::Create(kvm, config, &r->out);
+  auto m = Machine::Create(hv, config, &r->out);
   EXPECT_TRUE(m.ok()) << m.status();
   if (!m.ok()) return nullptr;
   r->machine = std::move(*m);
-  std::string image = testing::ReadText(testing::GuestPath("kvstore"));
-  auto k = r->machine->BootMultiboot(
-      {reinterpret_cast<const uint8_t*>(image.data()), image.size()}, "kvstore",
-      {});
+  auto k = r->machine->BootMultiboot(testing::FakeKernelImage(), "echo", {});
   EXPECT_TRUE(k.ok()) << k.status();
   return r;
 }
@@ -50,12 +47,8 @@ absl::StatusOr<RunResult> RunTo(Replica& r, uint64_t esn) {
 class FaultInjectorTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    XV_SKIP_WITHOUT_KVM();
-    auto kvm = KvmSystem::Open();
-    ASSERT_TRUE(kvm.ok());
-    kvm_.emplace(std::move(*kvm));
-    clean_ = Boot(*kvm_);
-    faulty_ = Boot(*kvm_);
+    clean_ = Boot(hv_);
+    faulty_ = Boot(hv_);
     ASSERT_TRUE(clean_ && faulty_);
   }
 
@@ -73,7 +66,7 @@ class FaultInjectorTest : public ::testing::Test {
     return v.ok() ? *v : Verification{};
   }
 
-  std::optional<KvmSystem> kvm_;
+  FakeHypervisor hv_{testing::FakeEcho()};
   std::unique_ptr<Replica> clean_, faulty_;
 };
 

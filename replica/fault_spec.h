@@ -18,6 +18,7 @@
 #include <string_view>
 
 #include "absl/status/statusor.h"
+#include "hypervisor/arch_state.h"
 
 namespace xv {
 
@@ -48,10 +49,8 @@ struct FaultSpace {
 absl::StatusOr<FaultSpec> ParseFaultSpec(std::string_view spec,
                                          const FaultSpace& space);
 
-// The general registers a fault can hit, in kvm_regs order.
-inline constexpr std::string_view kFaultRegisters[] = {
-    "rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rsp", "rbp", "r8",
-    "r9",  "r10", "r11", "r12", "r13", "r14", "r15", "rip", "rflags"};
+// The general registers a fault can hit (the architectural ones).
+inline constexpr const auto& kFaultRegisters = kGeneralRegisterNames;
 
 }  // namespace xv
 

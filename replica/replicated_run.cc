@@ -299,10 +299,10 @@ struct Rebuilt {
 // verified checkpoints, and recovery.
 class ReplicaManager {
  public:
-  ReplicaManager(const KvmSystem& kvm, MachineConfig config,
+  ReplicaManager(const Hypervisor& hypervisor, MachineConfig config,
                  LiveEnvironment& env, const ReplicaOptions& options,
                  RunController* controller)
-      : kvm_(kvm),
+      : hypervisor_(hypervisor),
         config_(std::move(config)),
         env_(env),
         options_(options),
@@ -352,7 +352,7 @@ class ReplicaManager {
                                (HostClock::MonotonicNs() - start_ns_) / 1e9);
   }
 
-  const KvmSystem& kvm_;
+  const Hypervisor& hypervisor_;
   MachineConfig config_;
   LiveEnvironment& env_;
   const ReplicaOptions options_;
@@ -574,7 +574,7 @@ absl::Status ReplicaManager::Start(std::span<const uint8_t> kernel,
   merger_ = std::make_unique<PageMerger>(base_, MergePolicy{});
 
   leader_ = NewReplica("A");
-  auto a = Machine::Create(kvm_, config_, leader_->sink.get());
+  auto a = Machine::Create(hypervisor_, config_, leader_->sink.get());
   if (!a.ok()) return a.status();
   leader_->machine = std::move(*a);
   leader_->sink->set_machine(leader_->machine.get());
@@ -589,7 +589,7 @@ absl::Status ReplicaManager::Start(std::span<const uint8_t> kernel,
   auto start = CaptureCheckpoint(*leader_->machine);
   if (!start.ok()) return start.status();
   follower_ = NewReplica("B");
-  auto b = RestoreCheckpoint(kvm_, *start, follower_->sink.get());
+  auto b = RestoreCheckpoint(hypervisor_, *start, follower_->sink.get());
   if (!b.ok()) return b.status();
   follower_->machine = std::move(*b);
   follower_->sink->set_machine(follower_->machine.get());
@@ -860,7 +860,7 @@ absl::StatusOr<Rebuilt> ReplicaManager::Rebuild(const VotePoint& point) {
   if (checkpoint_->page_hashes == nullptr) {
     if (absl::Status s = RehashCheckpointPages(*checkpoint_); !s.ok()) return s;
   }
-  auto c = RestoreCheckpoint(kvm_, *checkpoint_, out.replica->sink.get());
+  auto c = RestoreCheckpoint(hypervisor_, *checkpoint_, out.replica->sink.get());
   if (!c.ok()) return c.status();
   out.replica->machine = std::move(*c);
   out.replica->sink->set_machine(out.replica->machine.get());
@@ -1148,14 +1148,15 @@ absl::StatusOr<ReplicatedOutcome> ReplicaManager::Run() {
 }  // namespace
 
 absl::StatusOr<ReplicatedOutcome> RunReplicated(
-    const KvmSystem& kvm, MachineConfig config, std::span<const uint8_t> kernel,
+    const Hypervisor& hypervisor, MachineConfig config,
+    std::span<const uint8_t> kernel,
     std::string_view kernel_name, const MultibootOptions& boot,
     LiveEnvironment& env, const ReplicaOptions& options,
     RunController* controller) {
   if (config.memory_base != nullptr) {
     return absl::InvalidArgumentError("RunReplicated makes its own base");
   }
-  ReplicaManager run(kvm, std::move(config), env, options, controller);
+  ReplicaManager run(hypervisor, std::move(config), env, options, controller);
   if (absl::Status s = run.Start(kernel, kernel_name, boot); !s.ok()) return s;
   return run.Run();
 }

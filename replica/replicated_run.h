@@ -27,7 +27,7 @@
 
 #include "absl/status/statusor.h"
 #include "base/hash128.h"
-#include "kvm/kvm_system.h"
+#include "hypervisor/guest_cpu.h"
 #include "machine/live_environment.h"
 #include "machine/machine.h"
 #include "machine/run_loop.h"
@@ -94,6 +94,8 @@ struct DivergenceEvent {
 };
 
 struct ReplicatedOutcome {
+  // The backend the replicas ran on ("kvm").
+  std::string backend;
   RunResult result;  // the (last) leader's run
   ExitStats stats;   // the (last) leader's exits
   uint64_t checkpoints_verified = 0;
@@ -116,7 +118,8 @@ struct ReplicatedOutcome {
 // `config.memory_base` must be unset (the run makes its own base). Errors
 // are host failures; a divergence is an outcome.
 absl::StatusOr<ReplicatedOutcome> RunReplicated(
-    const KvmSystem& kvm, MachineConfig config, std::span<const uint8_t> kernel,
+    const Hypervisor& hypervisor, MachineConfig config,
+    std::span<const uint8_t> kernel,
     std::string_view kernel_name, const MultibootOptions& boot,
     LiveEnvironment& env, const ReplicaOptions& options,
     RunController* controller = nullptr);

@@ -13,6 +13,7 @@
 #include "devices/disk_image.h"
 #include "devices/serial_backend.h"
 #include "gtest/gtest.h"
+#include "kvm/kvm_hypervisor.h"
 #include "kvm/kvm_test_support.h"
 #include "replay/machine_replayer.h"
 #include "replica/fault_spec.h"
@@ -94,7 +95,7 @@ RunOutput RunCase(const Case& c, bool replicated,
   auto serial = OpenSerialBackend(spec);
   EXPECT_TRUE(serial.ok()) << serial.status();
   LiveEnvironment env(std::move(*serial), std::move(disk));
-  auto kvm = KvmSystem::Open();
+  auto kvm = KvmHypervisor::Open();
   EXPECT_TRUE(kvm.ok());
   MachineConfig config;
   config.memory_bytes = 64ull << 20;
@@ -119,7 +120,7 @@ RunOutput RunCase(const Case& c, bool replicated,
                       .cmdline = c.cmdline}};
       options.record->options.checkpoint_interval = c.checkpoint_every;
     }
-    auto r = RunReplicated(*kvm, config, kernel, c.guest,
+    auto r = RunReplicated(**kvm, config, kernel, c.guest,
                            {.cmdline = c.cmdline}, env, options);
     EXPECT_TRUE(r.ok()) << r.status();
     if (r.ok()) {
@@ -127,7 +128,7 @@ RunOutput RunCase(const Case& c, bool replicated,
       run.replicated = *r;
     }
   } else {
-    auto m = Machine::Create(*kvm, config, &env);
+    auto m = Machine::Create(**kvm, config, &env);
     EXPECT_TRUE(m.ok());
     EXPECT_TRUE(
         (*m)->BootMultiboot(kernel, c.guest, {.cmdline = c.cmdline}).ok());
@@ -335,7 +336,7 @@ TEST(ReplicatedRunFaultTest, DiskImageEndsAsAfterAPlainRun) {
 // (then up to the last verified checkpoint).
 TEST(ReplicatedRunRecordTest, TheVerifiedLogReplays) {
   XV_SKIP_WITHOUT_KVM();
-  auto kvm = KvmSystem::Open();
+  auto kvm = KvmHypervisor::Open();
   ASSERT_TRUE(kvm.ok());
   struct Step {
     const char* label;
@@ -352,7 +353,7 @@ TEST(ReplicatedRunRecordTest, TheVerifiedLogReplays) {
         RunCase(kKvstore, true, step.fault, 0.3, step.also, log);
     ASSERT_TRUE(rep.replicated);
     ASSERT_TRUE(rep.replicated->recorded) << step.label;
-    auto replay = ReplayLog(*kvm, log, {});
+    auto replay = ReplayLog(**kvm, log, {});
     ASSERT_TRUE(replay.ok()) << step.label << ": " << replay.status();
     EXPECT_FALSE(replay->divergence) << step.label;
     if (rep.replicated->fail_safe) {

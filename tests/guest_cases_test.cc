@@ -125,7 +125,7 @@ TEST_P(GuestCaseTest, UnderXvirt) {
       EXPECT_EQ(r.exit_status, 126);
       EXPECT_THAT(
           r.err,
-          HasSubstr("guest triple-faulted (KVM_EXIT_SHUTDOWN) at RIP 0x"));
+          HasSubstr("guest triple-faulted (shutdown) at RIP 0x"));
       EXPECT_EQ(Lines(r.err).size(), 1u) << r.err;
       break;
     case GuestCase::End::kRunning:

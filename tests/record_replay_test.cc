@@ -19,6 +19,7 @@
 #include "devices/test_sinks.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "kvm/kvm_hypervisor.h"
 #include "kvm/kvm_test_support.h"
 #include "replay/machine_recorder.h"
 #include "replay/machine_replayer.h"
@@ -117,9 +118,9 @@ Recording Record(const GuestCase& c, const std::string& tag,
 }
 
 ReplayOutcome Replay(const std::string& log, ReplayOptions options = {}) {
-  auto kvm = KvmSystem::Open();
+  auto kvm = KvmHypervisor::Open();
   EXPECT_TRUE(kvm.ok()) << kvm.status();
-  auto outcome = ReplayLog(*kvm, log, options);
+  auto outcome = ReplayLog(**kvm, log, options);
   EXPECT_TRUE(outcome.ok()) << outcome.status();
   return outcome.ok() ? *outcome : ReplayOutcome{};
 }
@@ -269,8 +270,9 @@ class Perturb : public RunObserver {
     if (machine.esn() != esn_) return absl::OkStatus();
     done_ = true;
     if (target_ == Target::kRegister) {
-      machine.vcpu().mutable_regs().rbx ^= 1ull << 17;
-      return absl::OkStatus();
+      GeneralRegisters regs = machine.cpu().regs();
+      regs.rbx ^= 1ull << 17;
+      return machine.cpu().SetRegs(regs);
     }
     // The last page of guest memory, which no guest here touches: the flip
     // cannot be overwritten and hide before the next check.

@@ -12,6 +12,7 @@
 #include "checkpoint/verify.h"
 #include "devices/test_sinks.h"
 #include "gtest/gtest.h"
+#include "kvm/kvm_hypervisor.h"
 #include "kvm/kvm_test_support.h"
 #include "machine/machine.h"
 #include "machine/run_loop.h"
@@ -69,7 +70,7 @@ struct Replica {
 
 constexpr uint64_t kMemory = 32ull << 20;
 
-std::unique_ptr<Replica> Boot(const KvmSystem& kvm, const std::string& guest,
+std::unique_ptr<Replica> Boot(const Hypervisor& kvm, const std::string& guest,
                               const std::string& cmdline) {
   auto r = std::make_unique<Replica>();
   MachineConfig config;
@@ -93,7 +94,7 @@ std::unique_ptr<Replica> Boot(const KvmSystem& kvm, const std::string& guest,
 }
 
 // A second replica in the same state, on the same base.
-std::unique_ptr<Replica> Fork(const KvmSystem& kvm, Replica& from) {
+std::unique_ptr<Replica> Fork(const Hypervisor& kvm, Replica& from) {
   auto cp = CaptureCheckpoint(*from.machine);
   EXPECT_TRUE(cp.ok()) << cp.status();
   if (!cp.ok()) return nullptr;
@@ -123,11 +124,11 @@ absl::StatusOr<MergeStats> Merge(PageMerger& merger, Replica& a, Replica& b) {
 
 TEST(ReplicaMemoryTest, ReplicasIsolatedVerifiedMergedAndStillCorrect) {
   XV_SKIP_WITHOUT_KVM();
-  auto kvm = KvmSystem::Open();
+  auto kvm = KvmHypervisor::Open();
   ASSERT_TRUE(kvm.ok());
-  auto a = Boot(*kvm, "memtouch", "mib=8 passes=2");
+  auto a = Boot(**kvm, "memtouch", "mib=8 passes=2");
   ASSERT_NE(a, nullptr);
-  auto b = Fork(*kvm, *a);
+  auto b = Fork(**kvm, *a);
   ASSERT_NE(b, nullptr);
   ASSERT_EQ(a->machine->memory().base(), b->machine->memory().base());
 
@@ -192,11 +193,11 @@ TEST(ReplicaMemoryTest, ReplicasIsolatedVerifiedMergedAndStillCorrect) {
 
 TEST(ReplicaMemoryTest, GuestWritesStayInTheirReplica) {
   XV_SKIP_WITHOUT_KVM();
-  auto kvm = KvmSystem::Open();
+  auto kvm = KvmHypervisor::Open();
   ASSERT_TRUE(kvm.ok());
-  auto a = Boot(*kvm, "kvstore", "");
+  auto a = Boot(**kvm, "kvstore", "");
   ASSERT_NE(a, nullptr);
-  auto b = Fork(*kvm, *a);
+  auto b = Fork(**kvm, *a);
   ASSERT_NE(b, nullptr);
   PageMerger merger(a->machine->memory().base(), MergePolicy{.hot_epochs = 0});
   auto v = VerifyReplicas(*a->machine, *b->machine);
@@ -231,12 +232,12 @@ TEST(ReplicaMemoryTest, GuestWritesStayInTheirReplica) {
 
 TEST(ReplicaMemoryTest, MergedReplicasKeepRunningCorrectly) {
   XV_SKIP_WITHOUT_KVM();
-  auto kvm = KvmSystem::Open();
+  auto kvm = KvmHypervisor::Open();
   ASSERT_TRUE(kvm.ok());
   const std::string session = "SET a 1\nSET b 2\nGET a\nDEL a\nGET a\nQUIT\n";
-  auto a = Boot(*kvm, "kvstore", "");
+  auto a = Boot(**kvm, "kvstore", "");
   ASSERT_NE(a, nullptr);
-  auto b = Fork(*kvm, *a);
+  auto b = Fork(**kvm, *a);
   ASSERT_NE(b, nullptr);
   PageMerger merger(a->machine->memory().base(), MergePolicy{});
   ScriptedInputs in_a(20'000, session), in_b(20'000, session);
@@ -263,7 +264,7 @@ TEST(ReplicaMemoryTest, MergedReplicasKeepRunningCorrectly) {
   EXPECT_EQ(cp->delta_pages.size(),
             a->machine->dirty().private_pages().Count());
   RecordingOutputSink c_out;
-  auto c = RestoreCheckpoint(*kvm, *cp, &c_out);
+  auto c = RestoreCheckpoint(**kvm, *cp, &c_out);
   ASSERT_TRUE(c.ok()) << c.status();
   auto ha = a->machine->StateHash();
   auto hc = (*c)->StateHash();
@@ -273,36 +274,38 @@ TEST(ReplicaMemoryTest, MergedReplicasKeepRunningCorrectly) {
 
 TEST(ReplicaMemoryTest, RestoredReplicaMatchesOriginalAndFlipsAreNamed) {
   XV_SKIP_WITHOUT_KVM();
-  auto kvm = KvmSystem::Open();
+  auto kvm = KvmHypervisor::Open();
   ASSERT_TRUE(kvm.ok());
   const std::string session = "SET k v\nGET k\nCOUNT\nQUIT\n";
   // A first run finds the length of the session, to checkpoint mid-way.
-  auto probe = Boot(*kvm, "kvstore", "");
+  auto probe = Boot(**kvm, "kvstore", "");
   ASSERT_NE(probe, nullptr);
   ScriptedInputs in_probe(20'000, session);
   const uint64_t total = RunTo(*probe, in_probe, UINT64_MAX).esn;
   ASSERT_GT(total, 20u);
-  auto a = Boot(*kvm, "kvstore", "");
+  auto a = Boot(**kvm, "kvstore", "");
   ASSERT_NE(a, nullptr);
   ScriptedInputs in_a(20'000, session);
   RunResult mid = RunTo(*a, in_a, total / 2);
   ASSERT_EQ(mid.reason, StopReason::kStopPoint) << mid.message;
   // C is built from a checkpoint of A mid-session; both then get the same
   // inputs (the script's remainder) and must end in the same state.
-  auto c = Fork(*kvm, *a);
+  auto c = Fork(**kvm, *a);
   ASSERT_NE(c, nullptr);
   EXPECT_EQ(c->machine->esn(), a->machine->esn());
   ScriptedInputs in_c = in_a;
 
   // A register flip in C is named.
-  kvm_regs saved = c->machine->vcpu().regs();
-  c->machine->vcpu().mutable_regs().rbx ^= 1ull << 17;
+  const GeneralRegisters saved = c->machine->cpu().regs();
+  GeneralRegisters flipped = saved;
+  flipped.rbx ^= 1ull << 17;
+  ASSERT_TRUE(c->machine->cpu().SetRegs(flipped).ok());
   auto v = VerifyReplicas(*a->machine, *c->machine);
   ASSERT_TRUE(v.ok());
   ASSERT_EQ(v->differences.size(), 1u) << v->Describe();
   EXPECT_EQ(v->differences[0].kind, Difference::Kind::kRegister);
   EXPECT_EQ(v->differences[0].what, "rbx");
-  c->machine->vcpu().mutable_regs() = saved;
+  ASSERT_TRUE(c->machine->cpu().SetRegs(saved).ok());
 
   RunResult ra = RunTo(*a, in_a, UINT64_MAX);
   RunResult rc = RunTo(*c, in_c, UINT64_MAX);

@@ -24,6 +24,54 @@ cpl0_vro_outs:
 2:      movq    %rdi, %rax
         ret
 
+        // struct cpl0_string_io: port @0 (u16), width @2 (u16), in @4
+        // (u32), buf @8, count @16. Callable at either privilege level.
+        .globl cpl0_string_io
+        .globl cpl0_string_io_at_cpl3
+cpl0_string_io:
+cpl0_string_io_at_cpl3:
+        movq    %rdi, %r8
+        movzwl  0(%r8), %edx
+        movzwl  2(%r8), %eax
+        movq    16(%r8), %rcx
+        cmpl    $0, 4(%r8)
+        jne     .Lstring_in
+        movq    8(%r8), %rsi
+        cmpl    $1, %eax
+        je      .Louts1
+        cmpl    $2, %eax
+        je      .Louts2
+        rep outsl
+        jmp     .Louts_done
+.Louts1:
+        rep outsb
+        jmp     .Louts_done
+.Louts2:
+        rep outsw
+.Louts_done:
+        movq    %rsi, 8(%r8)
+        movq    %rcx, 16(%r8)
+        xorl    %eax, %eax
+        ret
+.Lstring_in:
+        movq    8(%r8), %rdi
+        cmpl    $1, %eax
+        je      .Lins1
+        cmpl    $2, %eax
+        je      .Lins2
+        rep insl
+        jmp     .Lins_done
+.Lins1:
+        rep insb
+        jmp     .Lins_done
+.Lins2:
+        rep insw
+.Lins_done:
+        movq    %rdi, 8(%r8)
+        movq    %rcx, 16(%r8)
+        xorl    %eax, %eax
+        ret
+
         .globl cpl0_raise_ud
 cpl0_raise_ud:
         ud2

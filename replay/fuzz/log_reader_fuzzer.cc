@@ -31,7 +31,7 @@ struct Sink {
     Add(d.size());
     for (uint8_t b : d) Add(b);
   }
-  void Add(log::Hash128::Reader h) {
+  void Add(schema::Hash128::Reader h) {
     Add(h.getLow());
     Add(h.getHigh());
   }
@@ -47,7 +47,7 @@ void TouchHeader(log::Header::Reader h, Sink& s) {
   s.Add(h.getMemoryBytes());
   s.Add(h.getDiskSectors());
   s.Add(static_cast<uint64_t>(h.getRtcEpochSeconds()));
-  for (log::CpuidEntry::Reader e : h.getCpuid()) {
+  for (schema::CpuidEntry::Reader e : h.getCpuid()) {
     s.Add(e.getFunction());
     s.Add(e.getIndex());
     s.Add(e.getFlags());
@@ -59,6 +59,8 @@ void TouchHeader(log::Header::Reader h, Sink& s) {
   s.Add(h.getInitialStateHash());
   s.Add(h.getCheckpointInterval());
   s.Add(h.getOutputDigestBytes());
+  s.Add(h.getOutputDigestExits());
+  s.Add(h.getBackend());
 }
 
 void TouchInput(log::Input::Reader in, Sink& s) {

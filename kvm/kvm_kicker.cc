@@ -1,4 +1,4 @@
-#include "machine/vcpu_kicker.h"
+#include "kvm/kvm_kicker.h"
 
 #include <cerrno>
 
@@ -17,7 +17,7 @@ void OnKick(int) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<VcpuKicker>> VcpuKicker::ForCurrentThread(
+absl::StatusOr<std::unique_ptr<KvmKicker>> KvmKicker::ForCurrentThread(
     Vcpu* vcpu, int signal) {
   struct sigaction sa {};
   sa.sa_handler = OnKick;
@@ -32,13 +32,13 @@ absl::StatusOr<std::unique_ptr<VcpuKicker>> VcpuKicker::ForCurrentThread(
   sigaddset(&set, signal);
   pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
   t_vcpu = vcpu;
-  return std::unique_ptr<VcpuKicker>(new VcpuKicker(pthread_self(), signal));
+  return std::unique_ptr<KvmKicker>(new KvmKicker(pthread_self(), signal));
 }
 
-VcpuKicker::~VcpuKicker() {
+KvmKicker::~KvmKicker() {
   if (pthread_equal(pthread_self(), thread_)) t_vcpu = nullptr;
 }
 
-void VcpuKicker::Kick() const { pthread_kill(thread_, signal_); }
+void KvmKicker::Kick() const { pthread_kill(thread_, signal_); }
 
 }  // namespace xv

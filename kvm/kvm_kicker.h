@@ -1,12 +1,12 @@
-// VcpuKicker: makes a vCPU thread's KVM_RUN return promptly, from any thread
+// KvmKicker: makes a vCPU thread's KVM_RUN return promptly, from any thread
 // or signal handler, without the guest noticing (a host-caused exit).
 //
 // KVM_RUN returns only when the guest exits or a signal interrupts it. The
 // kicker sends the vCPU thread a signal (SIGUSR1 by default) whose handler
 // sets kvm_run->immediate_exit, so a kick that lands while the thread is
 // between two KVM_RUNs is not lost either: the next KVM_RUN returns at once.
-#ifndef EXTRAVIRT_MACHINE_VCPU_KICKER_H_
-#define EXTRAVIRT_MACHINE_VCPU_KICKER_H_
+#ifndef EXTRAVIRT_KVM_KVM_KICKER_H_
+#define EXTRAVIRT_KVM_KVM_KICKER_H_
 
 #include <pthread.h>
 #include <signal.h>
@@ -14,29 +14,29 @@
 #include <memory>
 
 #include "absl/status/statusor.h"
+#include "hypervisor/guest_cpu.h"
 #include "kvm/vcpu.h"
 
 namespace xv {
 
-class VcpuKicker {
+class KvmKicker : public CpuKicker {
  public:
   // Registers `vcpu` as the current thread's vCPU; call on the thread that
   // runs it. Installs the process-wide handler for `signal` on first use.
-  static absl::StatusOr<std::unique_ptr<VcpuKicker>> ForCurrentThread(
+  static absl::StatusOr<std::unique_ptr<KvmKicker>> ForCurrentThread(
       Vcpu* vcpu, int signal = SIGUSR1);
-  ~VcpuKicker();
-  VcpuKicker(const VcpuKicker&) = delete;
-  VcpuKicker& operator=(const VcpuKicker&) = delete;
+  ~KvmKicker() override;
+  KvmKicker(const KvmKicker&) = delete;
+  KvmKicker& operator=(const KvmKicker&) = delete;
 
-  // Async-signal-safe; any thread.
-  void Kick() const;
+  void Kick() const override;
 
  private:
-  VcpuKicker(pthread_t thread, int signal) : thread_(thread), signal_(signal) {}
+  KvmKicker(pthread_t thread, int signal) : thread_(thread), signal_(signal) {}
   pthread_t thread_;
   int signal_;
 };
 
 }  // namespace xv
 
-#endif  // EXTRAVIRT_MACHINE_VCPU_KICKER_H_
+#endif  // EXTRAVIRT_KVM_KVM_KICKER_H_

@@ -1,0 +1,19 @@
+#include "tests/test_backends.h"
+
+#include "kvm/kvm_hypervisor.h"
+
+namespace xv::testing {
+
+std::vector<std::string> TestBackends() { return {"kvm"}; }
+
+absl::StatusOr<std::unique_ptr<Hypervisor>> OpenTestBackend(
+    const std::string& name) {
+  if (name == "kvm") {
+    auto kvm = KvmHypervisor::Open();
+    if (!kvm.ok()) return kvm.status();
+    return std::unique_ptr<Hypervisor>(std::move(*kvm));
+  }
+  return absl::InvalidArgumentError("no backend named " + name);
+}
+
+}  // namespace xv::testing
