@@ -85,12 +85,9 @@ absl::StatusOr<ReplicatedOutcome> RunGuestReplicated(
     m.kernel_image = setup->image;
     m.cmdline = settings.cmdline;
   }
-  auto outcome =
-      RunReplicated(**hypervisor, setup->config, setup->image,
-                    settings.kernel_path, setup->boot, *setup->env, options,
-                    controller);
-  if (outcome.ok()) outcome->backend = std::string((*hypervisor)->name());
-  return outcome;
+  return RunReplicated(**hypervisor, setup->config, setup->image,
+                       settings.kernel_path, setup->boot, *setup->env, options,
+                       controller);
 }
 
 absl::StatusOr<LiveRunOutcome> RunGuestLive(const RunSettings& settings,

@@ -399,9 +399,10 @@ absl::Status FakeCpu::QueueInterrupt(uint8_t vector) {
   return absl::OkStatus();
 }
 
-absl::Status FakeCpu::SetRegs(const GeneralRegisters& regs) {
+absl::Status FakeCpu::ModifyRegs(
+    absl::FunctionRef<void(GeneralRegisters&)> change) {
   if (absl::Status s = SettleExit(); !s.ok()) return s;
-  state_.regs = regs;
+  change(state_.regs);
   return absl::OkStatus();
 }
 

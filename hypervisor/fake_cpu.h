@@ -127,7 +127,8 @@ class FakeCpu : public GuestCpu {
   bool CanTakeInterrupt() const override;
   absl::Status QueueInterrupt(uint8_t vector) override;
   const GeneralRegisters& regs() const override { return state_.regs; }
-  absl::Status SetRegs(const GeneralRegisters& regs) override;
+  absl::Status ModifyRegs(
+      absl::FunctionRef<void(GeneralRegisters&)> change) override;
   absl::StatusOr<CpuState> CaptureState() override;
   absl::Status RestoreState(const CpuState& state) override;
   absl::Status TakeGuestWrites(DirtyBitmap& pages) override;

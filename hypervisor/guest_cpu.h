@@ -21,6 +21,7 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "hypervisor/arch_state.h"
@@ -83,10 +84,13 @@ class GuestCpu {
   virtual absl::Status QueueInterrupt(uint8_t vector) = 0;
 
   // General registers as of the last exit (free: no call into the backend).
-  // Before SettleExit() they may show the exit's instruction unfinished.
+  // Before SettleExit() they may show the exit's instruction unfinished, so
+  // they are for reading only: ModifyRegs() changes them.
   virtual const GeneralRegisters& regs() const = 0;
-  // Settles the last exit, then sets the general registers.
-  virtual absl::Status SetRegs(const GeneralRegisters& regs) = 0;
+  // Settles the last exit, then lets `change` edit the general registers
+  // (so an edit never undoes the completion of the exit's instruction).
+  virtual absl::Status ModifyRegs(
+      absl::FunctionRef<void(GeneralRegisters&)> change) = 0;
 
   // The full state, after settling the last exit.
   virtual absl::StatusOr<CpuState> CaptureState() = 0;

@@ -220,8 +220,11 @@ absl::Status KvmCpu::QueueInterrupt(uint8_t vector) {
   return vcpu_.InjectInterrupt(vector);
 }
 
-absl::Status KvmCpu::SetRegs(const GeneralRegisters& g) {
+absl::Status KvmCpu::ModifyRegs(
+    absl::FunctionRef<void(GeneralRegisters&)> change) {
   if (absl::Status s = SettleExit(); !s.ok()) return s;
+  GeneralRegisters g = regs_;
+  change(g);
   kvm_regs& r = vcpu_.mutable_regs();
   r.rax = g.rax, r.rbx = g.rbx, r.rcx = g.rcx, r.rdx = g.rdx;
   r.rsi = g.rsi, r.rdi = g.rdi, r.rsp = g.rsp, r.rbp = g.rbp;

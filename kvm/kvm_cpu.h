@@ -44,7 +44,8 @@ class KvmCpu : public GuestCpu {
   bool CanTakeInterrupt() const override { return vcpu_.CanTakeInterrupt(); }
   absl::Status QueueInterrupt(uint8_t vector) override;
   const GeneralRegisters& regs() const override { return regs_; }
-  absl::Status SetRegs(const GeneralRegisters& regs) override;
+  absl::Status ModifyRegs(
+      absl::FunctionRef<void(GeneralRegisters&)> change) override;
   absl::StatusOr<CpuState> CaptureState() override;
   absl::Status RestoreState(const CpuState& state) override;
   absl::Status TakeGuestWrites(DirtyBitmap& pages) override;

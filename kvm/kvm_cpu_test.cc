@@ -49,10 +49,13 @@ struct TinyVm {
     sregs->cs.base = 0;
     sregs->cs.selector = 0;
     EXPECT_TRUE(vcpu.SetSregs(*sregs).ok());
-    GeneralRegisters regs;
-    regs.rip = kCodeAddr;
-    regs.rsp = 0x8000;
-    EXPECT_TRUE(t.cpu->SetRegs(regs).ok());
+    EXPECT_TRUE(t.cpu
+                    ->ModifyRegs([](GeneralRegisters& regs) {
+                      regs = GeneralRegisters{};
+                      regs.rip = kCodeAddr;
+                      regs.rsp = 0x8000;
+                    })
+                    .ok());
     return t;
   }
 
@@ -100,9 +103,8 @@ TEST(KvmCpuTest, RegisterWritesReachTheGuest) {
   // out 0x80,al; out 0x80,al; hlt
   TinyVm t = TinyVm::Create({0xe6, 0x80, 0xe6, 0x80, 0xf4});
   ASSERT_EQ(t.Next().kind, ExitKind::kPio);
-  GeneralRegisters regs = t.cpu->regs();
-  regs.rax = 0x5a;
-  ASSERT_TRUE(t.cpu->SetRegs(regs).ok());
+  ASSERT_TRUE(
+      t.cpu->ModifyRegs([](GeneralRegisters& regs) { regs.rax = 0x5a; }).ok());
   CpuExit e = t.Next();
   ASSERT_EQ(e.kind, ExitKind::kPio);
   EXPECT_EQ(e.io.data[0], 0x5a);

@@ -389,9 +389,8 @@ TEST_F(MachineTest, StateHashCoversCpuDevicesAndMemory) {
   auto m = NewMachine(idle_, &sink);
   auto h0 = m->StateHash();
   ASSERT_TRUE(h0.ok());
-  GeneralRegisters regs = m->cpu().regs();
-  regs.r12 ^= 1;
-  ASSERT_TRUE(m->cpu().SetRegs(regs).ok());
+  ASSERT_TRUE(
+      m->cpu().ModifyRegs([](GeneralRegisters& regs) { regs.r12 ^= 1; }).ok());
   auto h1 = m->StateHash();
   ASSERT_TRUE(h1.ok());
   EXPECT_NE(*h0, *h1);

@@ -148,9 +148,12 @@ class RunLoop {
         }
       }
       if (absl::Status a = machine_.ApplyInput(input); !a.ok()) {
-        return absl::InvalidArgumentError(absl::StrFormat(
+        absl::Status why = absl::InvalidArgumentError(absl::StrFormat(
             "input %s at ESN %d rejected: %s", InputKindName(input.kind),
             machine_.esn(), a.message()));
+        return observer_ != nullptr
+                   ? observer_->OnRejectedInput(machine_, input, why)
+                   : why;
       }
     }
     return absl::OkStatus();

@@ -64,6 +64,13 @@ class RunObserver {
                                const InputEvent& input) {
     return absl::OkStatus();
   }
+  // The machine refused `input` in its state (`why`, InvalidArgument); the
+  // run ends with what this returns (a replayer reports a divergence).
+  virtual absl::Status OnRejectedInput(const Machine& machine,
+                                       const InputEvent& input,
+                                       const absl::Status& why) {
+    return why;
+  }
   // The rendezvous after each guest-initiated exit that does not end the
   // run: the exit handled, its inputs applied, any interrupt injected, the
   // vCPU about to re-enter. An error ends the run with that error.

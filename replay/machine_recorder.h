@@ -20,8 +20,6 @@ namespace xv {
 std::string CheckpointDirPath(const std::string& log_path);
 std::string CheckpointFilePath(const std::string& log_path, uint64_t esn);
 
-// A CPUID leaf between KVM's form and the log's.
-
 // What names one recording in its checkpoint files: its header's initial
 // state hash and the time it was made (two recordings of one guest start
 // in the same state).

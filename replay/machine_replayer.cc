@@ -63,6 +63,15 @@ class ReplayDriver : public InputSource, public RunObserver, public OutputSink {
     return log_.StopHere(machine.esn());
   }
 
+  // The replayed machine cannot take an input the recording gave it: its
+  // state already differs from the recording's.
+  absl::Status OnRejectedInput(const Machine& machine, const InputEvent& input,
+                               const absl::Status& why) override {
+    return log_.ReportDivergence(
+        machine.esn(), absl::StrFormat("input %s", InputKindName(input.kind)),
+        "the machine takes the recorded input", std::string(why.message()));
+  }
+
  private:
   LogReplayer& log_;
   const ReplayOptions& options_;

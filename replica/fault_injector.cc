@@ -27,16 +27,17 @@ absl::Status FaultInjector::Apply(Machine& machine) {
       spec_.replica == ReplicaRole::kLeader ? "leader" : "follower";
   switch (spec_.kind) {
     case FaultKind::kRegisterBit: {
-      // Settled first, so the bit flips in the state after the exit's
-      // instruction completed rather than being overwritten by it.
-      if (absl::Status s = machine.cpu().SettleExit(); !s.ok()) return s;
-      GeneralRegisters regs = machine.cpu().regs();
-      uint64_t* field = GeneralRegister(regs, spec_.reg);
-      if (field == nullptr) {
+      GeneralRegisters probe;
+      if (GeneralRegister(probe, spec_.reg) == nullptr) {
         return absl::InvalidArgumentError("unknown register " + spec_.reg);
       }
-      *field ^= uint64_t{1} << spec_.bit;
-      if (absl::Status s = machine.cpu().SetRegs(regs); !s.ok()) return s;
+      // The bit flips in the state after the exit's instruction completed.
+      if (absl::Status s = machine.cpu().ModifyRegs([&](GeneralRegisters& r) {
+            *GeneralRegister(r, spec_.reg) ^= uint64_t{1} << spec_.bit;
+          });
+          !s.ok()) {
+        return s;
+      }
       description_ = absl::StrFormat("%s bit %d flipped at ESN %d (%s)",
                                      spec_.reg, spec_.bit, machine.esn(), who);
       break;

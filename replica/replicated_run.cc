@@ -1158,7 +1158,9 @@ absl::StatusOr<ReplicatedOutcome> RunReplicated(
   }
   ReplicaManager run(hypervisor, std::move(config), env, options, controller);
   if (absl::Status s = run.Start(kernel, kernel_name, boot); !s.ok()) return s;
-  return run.Run();
+  absl::StatusOr<ReplicatedOutcome> outcome = run.Run();
+  if (outcome.ok()) outcome->backend = std::string(hypervisor.name());
+  return outcome;
 }
 
 }  // namespace xv

@@ -270,9 +270,8 @@ class Perturb : public RunObserver {
     if (machine.esn() != esn_) return absl::OkStatus();
     done_ = true;
     if (target_ == Target::kRegister) {
-      GeneralRegisters regs = machine.cpu().regs();
-      regs.rbx ^= 1ull << 17;
-      return machine.cpu().SetRegs(regs);
+      return machine.cpu().ModifyRegs(
+          [](GeneralRegisters& regs) { regs.rbx ^= 1ull << 17; });
     }
     // The last page of guest memory, which no guest here touches: the flip
     // cannot be overwritten and hide before the next check.

@@ -296,16 +296,14 @@ TEST(ReplicaMemoryTest, RestoredReplicaMatchesOriginalAndFlipsAreNamed) {
   ScriptedInputs in_c = in_a;
 
   // A register flip in C is named.
-  const GeneralRegisters saved = c->machine->cpu().regs();
-  GeneralRegisters flipped = saved;
-  flipped.rbx ^= 1ull << 17;
-  ASSERT_TRUE(c->machine->cpu().SetRegs(flipped).ok());
+  auto flip = [](GeneralRegisters& regs) { regs.rbx ^= 1ull << 17; };
+  ASSERT_TRUE(c->machine->cpu().ModifyRegs(flip).ok());
   auto v = VerifyReplicas(*a->machine, *c->machine);
   ASSERT_TRUE(v.ok());
   ASSERT_EQ(v->differences.size(), 1u) << v->Describe();
   EXPECT_EQ(v->differences[0].kind, Difference::Kind::kRegister);
   EXPECT_EQ(v->differences[0].what, "rbx");
-  ASSERT_TRUE(c->machine->cpu().SetRegs(saved).ok());
+  ASSERT_TRUE(c->machine->cpu().ModifyRegs(flip).ok());
 
   RunResult ra = RunTo(*a, in_a, UINT64_MAX);
   RunResult rc = RunTo(*c, in_c, UINT64_MAX);
