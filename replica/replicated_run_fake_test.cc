@@ -142,7 +142,9 @@ TEST(ReplicatedRunFakeTest, EachFaultIsMaskedOrRecovered) {
     EXPECT_FALSE(o.fail_safe) << e.spec << ": " << *o.fail_safe;
     EXPECT_EQ(rep.output, clean.output) << e.spec;
     EXPECT_EQ(rep.exit_status, clean.exit_status) << e.spec;
-    if (e.must_detect) EXPECT_FALSE(o.divergences.empty()) << e.spec;
+    if (e.must_detect) {
+      EXPECT_FALSE(o.divergences.empty()) << e.spec;
+    }
     for (const DivergenceEvent& d : o.divergences) {
       EXPECT_TRUE(d.recovered) << e.spec << ": " << d.detail;
       EXPECT_EQ(d.voted_out, fault.replica) << e.spec << ": " << d.detail;

@@ -227,7 +227,9 @@ TEST(ReplicatedRunFaultTest, EachFaultIsMaskedOrRecoveredWithTheCleanOutput) {
     const FaultSpec fault = Fault(e.spec);
     const RunOutput rep = RunCase(kKvstore, true, fault, 0.5);
     const bool d = ExpectMaskedOrRecovered(clean, rep, fault);
-    if (e.must_detect) EXPECT_TRUE(d) << e.spec << " went unnoticed";
+    if (e.must_detect) {
+      EXPECT_TRUE(d) << e.spec << " went unnoticed";
+    }
     detected += d;
   }
   RecordProperty("detected", std::to_string(detected));
