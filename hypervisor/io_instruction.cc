@@ -36,7 +36,8 @@ std::optional<IoInstruction> DecodeIoInstruction(std::span<const uint8_t> bytes,
   const uint8_t wide_size = (wide_default != operand_override) ? 4 : 2;
   switch (op) {
     case 0xe4: case 0xe5: case 0xe6: case 0xe7:
-      if (i >= bytes.size()) return std::nullopt;
+      // The immediate too must lie within the 15-byte limit.
+      if (i >= bytes.size() || i >= kMaxLength) return std::nullopt;
       io.immediate_port = bytes[i++];
       io.in = op <= 0xe5;
       io.element_size = (op & 1) ? wide_size : 1;
