@@ -298,6 +298,10 @@ absl::StatusOr<CpuExit> FakeCpu::Step(bool& exited) {
       return exit;
     }
     case FakeOp::Kind::kStore:
+      // Checked as kLoad is: GuestWrite writes the mapping directly.
+      if (auto span = memory_.Span(op.value, 8); !span.ok()) {
+        return span.status();
+      }
       GuestWrite(op.value, reinterpret_cast<const uint8_t*>(reg), 8);
       break;
     case FakeOp::Kind::kLoad:

@@ -9,7 +9,9 @@ std::optional<IoInstruction> DecodeIoInstruction(std::span<const uint8_t> bytes,
   bool address_override = false;
   bool rep = false;
   size_t i = 0;
-  // Legacy prefixes, any order; a REX prefix (64-bit mode) must come last.
+  // Legacy prefixes, any order, and in 64-bit mode REX prefixes among them:
+  // none of REX's bits matters for I/O (W does not widen it beyond 32 bits),
+  // and the CPU ignores a REX that does not directly precede the opcode.
   for (; i < bytes.size() && i < kMaxLength; ++i) {
     const uint8_t b = bytes[i];
     if (b == 0x66) {
@@ -21,12 +23,11 @@ std::optional<IoInstruction> DecodeIoInstruction(std::span<const uint8_t> bytes,
     } else if (b == 0xf0 || b == 0x2e || b == 0x36 || b == 0x3e ||
                b == 0x26 || b == 0x64 || b == 0x65) {
       // lock, segment overrides: no effect on what we decode.
+    } else if (mode == CodeMode::k64 && (b & 0xf0) == 0x40) {
+      // REX.
     } else {
       break;
     }
-  }
-  if (mode == CodeMode::k64 && i < bytes.size() && (bytes[i] & 0xf0) == 0x40) {
-    ++i;  // REX: W does not widen I/O beyond 32 bits
   }
   if (i >= bytes.size() || i >= kMaxLength) return std::nullopt;
 
@@ -36,7 +37,8 @@ std::optional<IoInstruction> DecodeIoInstruction(std::span<const uint8_t> bytes,
   const uint8_t wide_size = (wide_default != operand_override) ? 4 : 2;
   switch (op) {
     case 0xe4: case 0xe5: case 0xe6: case 0xe7:
-      if (i >= bytes.size()) return std::nullopt;
+      // The immediate too must lie within the 15-byte limit.
+      if (i >= bytes.size() || i >= kMaxLength) return std::nullopt;
       io.immediate_port = bytes[i++];
       io.in = op <= 0xe5;
       io.element_size = (op & 1) ? wide_size : 1;
