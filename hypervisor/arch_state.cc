@@ -33,8 +33,9 @@ std::optional<size_t> ArchMsrSlot(uint32_t index) {
 }
 
 uint64_t NormalizeDr6(uint64_t dr6) {
-  // B0-B3, BD, BS, BT and RTM (bit 16, active low) are state; every other
-  // bit of the low 32 reads as 1, the high 32 as 0.
+  // B0-B3, BD, BS, BT and RTM (bit 16, active low) are state; bits 4-11
+  // and 17-31 read as 1, bit 12 and the high 32 as 0 (bit 11, bus-lock
+  // detection, is taken as its "none" value 1 so that hosts agree).
   constexpr uint64_t kDefined = 0x1e00f;
   constexpr uint64_t kFixedOnes = 0xfffe0ff0;
   return (dr6 & kDefined) | kFixedOnes;

@@ -22,6 +22,7 @@ namespace xv {
 void ToSchema(const Hash128& hash, schema::Hash128::Builder out);
 Hash128 FromSchema(schema::Hash128::Reader in);
 
+// `out` was initialised with leaves.size() elements.
 void ToSchema(std::span<const CpuidLeaf> leaves,
               capnp::List<schema::CpuidEntry>::Builder out);
 std::vector<CpuidLeaf> FromSchema(

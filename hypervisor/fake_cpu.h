@@ -4,7 +4,7 @@
 // index of the next operation — run with the same contract as a real
 // backend (guest_cpu.h): exits stop after their operation did its part, an
 // `in` takes its data at the next Run() or SettleExit(), string I/O follows
-// the rule of string_io.h, interrupts are delivered through a vector table,
+// the rule of string_io.h (the direction flag taken as clear), interrupts are delivered through a vector table,
 // guest writes are tracked per page, kicks stop it between operations. So the
 // exit handler, the run loop, the recorder and replayer, checkpoints and
 // the replica manager run on it everywhere, deterministically.

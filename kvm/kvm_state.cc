@@ -127,7 +127,12 @@ absl::StatusOr<kvm_segment> LoadSystemSegment(const SystemSegment& seg,
                                               const char* name,
                                               uint8_t default_type) {
   kvm_segment s{};
-  if ((seg.selector & ~3u) == 0) {
+  if (!(arch.cr0 & kCr0Pe)) {
+    // Real mode keeps whatever system segment was loaded before; its
+    // selector names no descriptor to read.
+    s.type = default_type;
+    s.present = 1;
+  } else if ((seg.selector & ~3u) == 0) {
     s.unusable = 1;
     s.type = default_type;
   } else {

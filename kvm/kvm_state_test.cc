@@ -435,8 +435,14 @@ TEST_F(FromArchStateTest, RealModeSegmentBaseIsSelectorTimesSixteen) {
   EXPECT_EQ(Show(s.ss),
             "sel 0x700 base 0x7000 limit 0xffff type 0x3 s 1 "
             "dpl 0 p 1 avl 0 l 0 db 0 g 0 unusable 0");
-  EXPECT_EQ(s.ldt.unusable, 1);
-  EXPECT_EQ(s.tr.unusable, 1);
+  // LDTR and TR keep a usable cache as after reset (VMX refuses to enter a
+  // guest whose TR is unusable), with ArchState's base and limit.
+  EXPECT_EQ(Show(s.ldt),
+            "sel 0x0 base 0x0 limit 0xffff type 0x2 s 0 dpl 0 p 1 avl 0 l 0 "
+            "db 0 g 0 unusable 0");
+  EXPECT_EQ(Show(s.tr),
+            "sel 0x0 base 0x0 limit 0xffff type 0xb s 0 dpl 0 p 1 avl 0 l 0 "
+            "db 0 g 0 unusable 0");
   EXPECT_THAT(DifferingFields(ToArchState(*k), a), IsEmpty());
   EXPECT_EQ(ToArchState(*k), a);
 }
