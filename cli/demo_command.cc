@@ -13,6 +13,7 @@
 #include "absl/strings/str_format.h"
 #include "cli/commands.h"
 #include "cli/live_run.h"
+#include "cli/backend_choice.h"
 #include "cli/run_settings.h"
 
 namespace xv::cli {
@@ -61,6 +62,7 @@ const CommandSpec& DemoCommandSpec() {
           "     follower takes over, and the output is the plain run's.\n"
           "The guest's output is shown after '|', the replica manager's\n"
           "reports after '>'.",
+      .options = {BackendOptionSpec()},
   };
   return spec;
 }
@@ -70,6 +72,10 @@ int DemoCommand(const Invocation& inv) {
   std::optional<ParsedArgs> args =
       ParseCommandArgs(DemoCommandSpec(), inv, &status);
   if (!args) return status;
+  const std::string backend = args->Get("backend").value_or("auto");
+  if (absl::Status b = ValidateBackendChoice(backend); !b.ok()) {
+    return Fail(kExitUsage, b);
+  }
   GuestCatalog catalog(inv.argv0);
   auto path = catalog.PathOf("kvstore");
   if (!path.ok()) return Fail(kExitCannotRun, path.status());
@@ -93,6 +99,7 @@ int DemoCommand(const Invocation& inv) {
     s.serial.output = "file:" + out;
     s.timeout_seconds = 60;
     s.rtc_epoch_seconds = 1'700'000'000;
+    s.backend = backend;
     return s;
   };
   auto cleanup = [&] { std::filesystem::remove_all(dir, ec); };

@@ -5,8 +5,8 @@
 // and sleeps only while the drive is busy and an interrupt is due.
 //
 // Sector data moves 32 bits at a time (the controllers QEMU and xvirt model
-// take 32-bit data-port I/O): KVM exits once per element of a `rep outs`,
-// so this halves the exits of a write.
+// take 32-bit data-port I/O): a `rep outs` exits once per element
+// (hypervisor/string_io.h), so this halves the exits of a write.
 #include "xv/ata.h"
 
 #include "xv/irq.h"

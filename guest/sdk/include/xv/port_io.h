@@ -1,7 +1,9 @@
 // x86 port I/O. Workloads run at CPL3 with port access allowed (IOPL=3 and
 // an all-ports TSS I/O bitmap), so they use these directly. Under a VMM
-// every access is a VM exit (about 60 us at CPL3 under PVM). KVM completes a
-// `rep ins` in one exit, but a `rep outs` in one exit per element.
+// every access is a VM exit (about 60 us at CPL3 under PVM). String I/O
+// (xvirt's rule, hypervisor/string_io.h, which is what KVM does): a `rep
+// outs` is one exit per element, a `rep ins` one exit per batch of up to
+// 1 KiB that stays within a page.
 #ifndef XV_PORT_IO_H_
 #define XV_PORT_IO_H_
 
@@ -46,7 +48,7 @@ static inline void xv_insl(uint16_t port, void* buf, size_t count) {
   __asm__ volatile("rep insl" : "+D"(buf), "+c"(count) : "d"(port) : "memory");
 }
 
-// One exit per element under KVM: prefer the widest element the device takes.
+// One exit per element: prefer the widest element the device takes.
 static inline void xv_outsl(uint16_t port, const void* buf, size_t count) {
   __asm__ volatile("rep outsl" : "+S"(buf), "+c"(count) : "d"(port) : "memory");
 }
