@@ -636,8 +636,9 @@ absl::Status DecodeState(const std::string& path,
   cp.cpuid = FromSchema(root.getCpuid());
   auto cpu = FromSchema(root.getCpu());
   if (!cpu.ok()) {
-    return absl::Status(cpu.status().code(),
-                        absl::StrFormat("%s: %s", path, cpu.status().message()));
+    return absl::Status(
+        cpu.status().code(),
+        absl::StrFormat("%s: %s", path, cpu.status().message()));
   }
   cp.cpu = *std::move(cpu);
 

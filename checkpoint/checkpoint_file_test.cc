@@ -19,9 +19,9 @@
 #include "absl/strings/str_format.h"
 #include "checkpoint/checkpoint.capnp.h"
 #include "hypervisor/arch_state.h"
-#include "tests/runfiles.h"
 #include "memshare/memory_base.h"
 #include "memshare/page_hashes.h"
+#include "tests/runfiles.h"
 
 #define XXH_INLINE_ALL
 #include <xxhash.h>
@@ -91,9 +91,9 @@ Checkpoint MakeCheckpoint() {
   a.dr[2] = 0x1234;
   a.queued_interrupt = 0x20;
   a.interrupt_shadow = true;
-  a.msrs[0] = 0x8;                        // SYSENTER_CS
-  a.msrs[4] = 0x0023001000000000ull;      // STAR
-  a.msrs[8] = 0xffff888000000000ull;      // KERNEL_GS_BASE
+  a.msrs[0] = 0x8;                    // SYSENTER_CS
+  a.msrs[4] = 0x0023001000000000ull;  // STAR
+  a.msrs[8] = 0xffff888000000000ull;  // KERNEL_GS_BASE
   cp.cpu.backend = "kvm";
   cp.cpu.blob = {1, 2, 3, 4, 5, 6, 7, 8};
 

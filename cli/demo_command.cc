@@ -11,9 +11,9 @@
 #include <sstream>
 
 #include "absl/strings/str_format.h"
+#include "cli/backend_choice.h"
 #include "cli/commands.h"
 #include "cli/live_run.h"
-#include "cli/backend_choice.h"
 #include "cli/run_settings.h"
 
 namespace xv::cli {

@@ -9,12 +9,12 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "cli/backend_choice.h"
 #include "cli/commands.h"
 #include "cli/run_report.h"
+#include "cli/run_settings.h"
 #include "cli/stop_signals.h"
 #include "devices/serial_backend.h"
-#include "cli/backend_choice.h"
-#include "cli/run_settings.h"
 #include "replay/machine_recorder.h"
 #include "replay/machine_replayer.h"
 
@@ -97,8 +97,9 @@ std::string AvailableCheckpoints(const std::string& log_path) {
 const CommandSpec& ReplayCommandSpec() {
   static const CommandSpec spec = {
       .name = "replay",
-      .usage = "replay LOG [--from-checkpoint ESN] [--until ESN] "
-               "[--backend auto|kvm] [--json]",
+      .usage =
+          "replay LOG [--from-checkpoint ESN] [--until ESN] "
+          "[--backend auto|kvm] [--json]",
       .summary = "replay a recorded log and verify it reproduces the run",
       .description =
           "Rebuilds the machine from LOG's header and runs the guest with\n"

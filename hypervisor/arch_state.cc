@@ -48,7 +48,9 @@ uint64_t NormalizeDr7(uint64_t dr7) {
 }
 
 void ForEachArchField(const ArchState& s, const ArchFieldVisitor& visit) {
-  auto u64 = [&](std::string_view name, uint64_t v) { visit(name, BytesOf(v)); };
+  auto u64 = [&](std::string_view name, uint64_t v) {
+    visit(name, BytesOf(v));
+  };
   const GeneralRegisters& r = s.regs;
   const uint64_t gprs[] = {r.rax, r.rbx, r.rcx, r.rdx, r.rsi, r.rdi,
                            r.rsp, r.rbp, r.r8,  r.r9,  r.r10, r.r11,
@@ -57,7 +59,7 @@ void ForEachArchField(const ArchState& s, const ArchFieldVisitor& visit) {
     u64(kGeneralRegisterNames[i], gprs[i]);
   }
   const std::pair<const char*, uint64_t> control[] = {
-      {"cr0", s.cr0}, {"cr2", s.cr2},   {"cr3", s.cr3}, {"cr4", s.cr4},
+      {"cr0", s.cr0}, {"cr2", s.cr2},   {"cr3", s.cr3},  {"cr4", s.cr4},
       {"cr8", s.cr8}, {"efer", s.efer}, {"xcr0", s.xcr0}};
   for (const auto& [name, v] : control) u64(name, v);
   const std::pair<const char*, uint16_t> selectors[] = {
@@ -96,8 +98,7 @@ void ForEachArchField(const ArchState& s, const ArchFieldVisitor& visit) {
   u64("dr6", s.dr6);
   u64("dr7", s.dr7);
   for (size_t i = 0; i < kArchMsrs.size(); ++i) {
-    u64(absl::StrFormat("msr 0x%x (%s)", kArchMsrs[i].index,
-                        kArchMsrs[i].name),
+    u64(absl::StrFormat("msr 0x%x (%s)", kArchMsrs[i].index, kArchMsrs[i].name),
         s.msrs[i]);
   }
   u64("queued interrupt",
@@ -106,13 +107,13 @@ void ForEachArchField(const ArchState& s, const ArchFieldVisitor& visit) {
 }
 
 void HashArchState(const ArchState& state, Hasher& h) {
-  ForEachArchField(state, [&](std::string_view name,
-                              std::span<const uint8_t> value) {
-    h.UpdateU64(name.size());
-    h.Update(name);
-    h.UpdateU64(value.size());
-    h.Update(value);
-  });
+  ForEachArchField(state,
+                   [&](std::string_view name, std::span<const uint8_t> value) {
+                     h.UpdateU64(name.size());
+                     h.Update(name);
+                     h.UpdateU64(value.size());
+                     h.Update(value);
+                   });
 }
 
 }  // namespace xv

@@ -44,7 +44,7 @@ struct GeneralRegisters {
 // The 18 registers above by name ("rax" ... "r15", "rip", "rflags"), in
 // that order: what a fault specification names.
 inline constexpr std::array<std::string_view, 18> kGeneralRegisterNames = {
-    "rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rsp", "rbp",    "r8",
+    "rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rsp", "rbp", "r8",
     "r9",  "r10", "r11", "r12", "r13", "r14", "r15", "rip", "rflags"};
 // The register called `name` in `regs`, or nullptr.
 uint64_t* GeneralRegister(GeneralRegisters& regs, std::string_view name);
@@ -128,7 +128,8 @@ struct ArchState {
   // In kArchMsrs order.
   std::array<uint64_t, kArchMsrs.size()> msrs = [] {
     std::array<uint64_t, kArchMsrs.size()> v{};
-    for (size_t i = 0; i < kArchMsrs.size(); ++i) v[i] = kArchMsrs[i].reset_value;
+    for (size_t i = 0; i < kArchMsrs.size(); ++i)
+      v[i] = kArchMsrs[i].reset_value;
     return v;
   }();
 

@@ -41,7 +41,8 @@ enum class ExitKind : uint8_t {
   XV_EXIT_KINDS(XV_ENUM)
 #undef XV_ENUM
 };
-inline constexpr int kNumExitKinds = static_cast<int>(ExitKind::kUnsupported) + 1;
+inline constexpr int kNumExitKinds =
+    static_cast<int>(ExitKind::kUnsupported) + 1;
 
 std::string_view ExitKindName(ExitKind kind);
 bool IsGuestInitiated(ExitKind kind);
@@ -66,8 +67,8 @@ struct MmioExit {
 
 struct CpuExit {
   ExitKind kind = ExitKind::kUnsupported;
-  PioExit io;      // kPio
-  MmioExit mmio;   // kMmio
+  PioExit io;     // kPio
+  MmioExit mmio;  // kMmio
   // kInternalError, kFailEntry, kUnsupported: the backend's own account,
   // one line ("KVM_EXIT_INTERNAL_ERROR (emulation failure, suberror 1) data
   // [0x0 0x1]").

@@ -34,9 +34,8 @@ absl::Status GetBytesList(capnp::List<capnp::Data>::Reader in,
   for (size_t i = 0; i < M; ++i) {
     capnp::Data::Reader d = in[static_cast<unsigned>(i)];
     if (d.size() != N) {
-      return absl::DataLossError(
-          absl::StrFormat("the CPU state's %s[%d] is %d bytes, not %d", field,
-                          i, d.size(), N));
+      return absl::DataLossError(absl::StrFormat(
+          "the CPU state's %s[%d] is %d bytes, not %d", field, i, d.size(), N));
     }
     std::memcpy(values[i].data(), d.begin(), N);
   }
@@ -106,8 +105,8 @@ void ToSchema(const ArchState& s, schema::ArchState::Builder out) {
   out.getGdtr().setLimit(s.gdtr.limit);
   out.initIdtr().setBase(s.idtr.base);
   out.getIdtr().setLimit(s.idtr.limit);
-  for (auto [seg, in] : {std::pair{out.initLdtr(), &s.ldtr},
-                         std::pair{out.initTr(), &s.tr}}) {
+  for (auto [seg, in] :
+       {std::pair{out.initLdtr(), &s.ldtr}, std::pair{out.initTr(), &s.tr}}) {
     seg.setSelector(in->selector);
     seg.setBase(in->base);
     seg.setLimit(in->limit);
@@ -139,9 +138,9 @@ void ToSchema(const ArchState& s, schema::ArchState::Builder out) {
 absl::StatusOr<ArchState> FromSchema(schema::ArchState::Reader in) {
   ArchState s;
   auto r = in.getRegs();
-  s.regs = {r.getRax(), r.getRbx(), r.getRcx(), r.getRdx(), r.getRsi(),
-            r.getRdi(), r.getRsp(), r.getRbp(), r.getR8(),  r.getR9(),
-            r.getR10(), r.getR11(), r.getR12(), r.getR13(), r.getR14(),
+  s.regs = {r.getRax(), r.getRbx(), r.getRcx(),   r.getRdx(), r.getRsi(),
+            r.getRdi(), r.getRsp(), r.getRbp(),   r.getR8(),  r.getR9(),
+            r.getR10(), r.getR11(), r.getR12(),   r.getR13(), r.getR14(),
             r.getR15(), r.getRip(), r.getRflags()};
   s.cr0 = in.getCr0();
   s.cr2 = in.getCr2();
@@ -179,8 +178,8 @@ absl::StatusOr<ArchState> FromSchema(schema::ArchState::Reader in) {
     return st;
   }
   if (in.getDr().size() != s.dr.size()) {
-    return absl::DataLossError(absl::StrFormat(
-        "the CPU state has %d of DR0-DR3", in.getDr().size()));
+    return absl::DataLossError(
+        absl::StrFormat("the CPU state has %d of DR0-DR3", in.getDr().size()));
   }
   for (size_t i = 0; i < s.dr.size(); ++i) {
     s.dr[i] = in.getDr()[static_cast<unsigned>(i)];
@@ -200,9 +199,9 @@ absl::StatusOr<ArchState> FromSchema(schema::ArchState::Reader in) {
   }
   for (size_t i = 0; i < seen.size(); ++i) {
     if (!seen[i]) {
-      return absl::DataLossError(absl::StrFormat(
-          "the CPU state lacks MSR 0x%x (%s)", kArchMsrs[i].index,
-          kArchMsrs[i].name));
+      return absl::DataLossError(
+          absl::StrFormat("the CPU state lacks MSR 0x%x (%s)",
+                          kArchMsrs[i].index, kArchMsrs[i].name));
     }
   }
   if (in.getHasQueuedInterrupt()) s.queued_interrupt = in.getQueuedInterrupt();

@@ -25,8 +25,7 @@ Hash128 FromSchema(schema::Hash128::Reader in);
 // `out` was initialised with leaves.size() elements.
 void ToSchema(std::span<const CpuidLeaf> leaves,
               capnp::List<schema::CpuidEntry>::Builder out);
-std::vector<CpuidLeaf> FromSchema(
-    capnp::List<schema::CpuidEntry>::Reader in);
+std::vector<CpuidLeaf> FromSchema(capnp::List<schema::CpuidEntry>::Reader in);
 
 void ToSchema(const ArchState& state, schema::ArchState::Builder out);
 absl::StatusOr<ArchState> FromSchema(schema::ArchState::Reader in);

@@ -61,8 +61,7 @@ FakeProgram& FakeProgram::Jump(uint64_t target) {
   op.value = target;
   return Append(op);
 }
-FakeProgram& FakeProgram::JumpIfNotZero(std::string_view reg,
-                                        uint64_t target) {
+FakeProgram& FakeProgram::JumpIfNotZero(std::string_view reg, uint64_t target) {
   FakeOp op = Op(FakeOp::Kind::kJumpIfNotZero);
   op.reg = reg;
   op.value = target;
@@ -152,7 +151,10 @@ FakeProgram& FakeProgram::OnInterrupt(uint8_t vector, uint64_t target) {
 absl::StatusOr<std::vector<CpuidLeaf>> FakeHypervisor::DefaultCpuid() const {
   // "FakeCpuFake!" as the vendor, nothing else.
   return std::vector<CpuidLeaf>{
-      {.function = 0, .eax = 1, .ebx = 0x656b6146, .ecx = 0x21656b61,
+      {.function = 0,
+       .eax = 1,
+       .ebx = 0x656b6146,
+       .ecx = 0x21656b61,
        .edx = 0x46757043},
       {.function = 1, .eax = 0x600, .edx = 0x11},
   };
@@ -160,8 +162,7 @@ absl::StatusOr<std::vector<CpuidLeaf>> FakeHypervisor::DefaultCpuid() const {
 
 absl::StatusOr<std::unique_ptr<GuestCpu>> FakeHypervisor::CreateCpu(
     GuestMemory& memory, std::span<const CpuidLeaf> cpuid) const {
-  return std::unique_ptr<GuestCpu>(
-      std::make_unique<FakeCpu>(program_, memory));
+  return std::unique_ptr<GuestCpu>(std::make_unique<FakeCpu>(program_, memory));
 }
 
 class FakeCpu::Kicker : public CpuKicker {
@@ -305,8 +306,8 @@ absl::StatusOr<CpuExit> FakeCpu::Step(bool& exited) {
       GuestWrite(op.value, reinterpret_cast<const uint8_t*>(reg), 8);
       break;
     case FakeOp::Kind::kLoad:
-      if (absl::Status s = memory_.Read(
-              op.value, {reinterpret_cast<uint8_t*>(reg), 8});
+      if (absl::Status s =
+              memory_.Read(op.value, {reinterpret_cast<uint8_t*>(reg), 8});
           !s.ok()) {
         return s;
       }

@@ -4,10 +4,11 @@
 // index of the next operation — run with the same contract as a real
 // backend (guest_cpu.h): exits stop after their operation did its part, an
 // `in` takes its data at the next Run() or SettleExit(), string I/O follows
-// the rule of string_io.h (the direction flag taken as clear), interrupts are delivered through a vector table,
-// guest writes are tracked per page, kicks stop it between operations. So the
-// exit handler, the run loop, the recorder and replayer, checkpoints and
-// the replica manager run on it everywhere, deterministically.
+// the rule of string_io.h (the direction flag taken as clear), interrupts are
+// delivered through a vector table, guest writes are tracked per page, kicks
+// stop it between operations. So the exit handler, the run loop, the recorder
+// and replayer, checkpoints and the replica manager run on it everywhere,
+// deterministically.
 #ifndef EXTRAVIRT_HYPERVISOR_FAKE_CPU_H_
 #define EXTRAVIRT_HYPERVISOR_FAKE_CPU_H_
 
@@ -40,16 +41,16 @@ struct FakeOp {
     kLoad,           // reg <- 8 bytes at guest-physical `value`
     kHostValue,      // reg <- a value from the host (a TSC read)
     kHlt,
-    kSti,            // IF = 1, with a one-operation interrupt shadow
-    kCli,            // IF = 0
-    kIret,           // back to the interrupted operation (saved in R15)
-    kMmioRead,       // reg <- `size` bytes of MMIO at `value`
-    kMmioWrite,      // MMIO at `value` <- reg
-    kShutdown,       // a triple fault
-    kFail,           // the backend cannot run this (kInternalError)
+    kSti,        // IF = 1, with a one-operation interrupt shadow
+    kCli,        // IF = 0
+    kIret,       // back to the interrupted operation (saved in R15)
+    kMmioRead,   // reg <- `size` bytes of MMIO at `value`
+    kMmioWrite,  // MMIO at `value` <- reg
+    kShutdown,   // a triple fault
+    kFail,       // the backend cannot run this (kInternalError)
   };
   Kind kind = Kind::kJump;
-  std::string reg;  // a kGeneralRegisterNames name
+  std::string reg;     // a kGeneralRegisterNames name
   uint64_t value = 0;  // immediate, target, or guest-physical address
   uint16_t port = 0;
   uint8_t size = 1;

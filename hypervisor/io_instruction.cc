@@ -20,8 +20,8 @@ std::optional<IoInstruction> DecodeIoInstruction(std::span<const uint8_t> bytes,
       address_override = true;
     } else if (b == 0xf2 || b == 0xf3) {
       rep = true;
-    } else if (b == 0xf0 || b == 0x2e || b == 0x36 || b == 0x3e ||
-               b == 0x26 || b == 0x64 || b == 0x65) {
+    } else if (b == 0xf0 || b == 0x2e || b == 0x36 || b == 0x3e || b == 0x26 ||
+               b == 0x64 || b == 0x65) {
       // lock, segment overrides: no effect on what we decode.
     } else if (mode == CodeMode::k64 && (b & 0xf0) == 0x40) {
       // REX.
@@ -36,19 +36,28 @@ std::optional<IoInstruction> DecodeIoInstruction(std::span<const uint8_t> bytes,
   const bool wide_default = mode != CodeMode::k16;
   const uint8_t wide_size = (wide_default != operand_override) ? 4 : 2;
   switch (op) {
-    case 0xe4: case 0xe5: case 0xe6: case 0xe7:
+    case 0xe4:
+    case 0xe5:
+    case 0xe6:
+    case 0xe7:
       // The immediate too must lie within the 15-byte limit.
       if (i >= bytes.size() || i >= kMaxLength) return std::nullopt;
       io.immediate_port = bytes[i++];
       io.in = op <= 0xe5;
       io.element_size = (op & 1) ? wide_size : 1;
       break;
-    case 0xec: case 0xed: case 0xee: case 0xef:
+    case 0xec:
+    case 0xed:
+    case 0xee:
+    case 0xef:
       io.port_in_dx = true;
       io.in = op <= 0xed;
       io.element_size = (op & 1) ? wide_size : 1;
       break;
-    case 0x6c: case 0x6d: case 0x6e: case 0x6f:
+    case 0x6c:
+    case 0x6d:
+    case 0x6e:
+    case 0x6f:
       io.port_in_dx = true;
       io.string = true;
       io.rep = rep;

@@ -19,8 +19,8 @@ enum class CodeMode : uint8_t {
 
 struct IoInstruction {
   bool in = false;
-  bool string = false;  // INS/OUTS
-  bool rep = false;     // F2 or F3 on a string instruction
+  bool string = false;       // INS/OUTS
+  bool rep = false;          // F2 or F3 on a string instruction
   uint8_t element_size = 1;  // 1, 2 or 4 bytes
   uint8_t address_size = 8;  // 2, 4 or 8 bytes: RCX/RSI/RDI width
   bool port_in_dx = false;   // else `immediate_port`

@@ -24,8 +24,8 @@ absl::StatusOr<uint64_t> ReadEntry(const GuestMemory& memory, uint64_t gpa,
     return absl::OutOfRangeError(absl::StrFormat(
         "page table entry at gpa 0x%x is outside guest memory", gpa));
   }
-  if (absl::Status s = memory.Read(
-          gpa, {reinterpret_cast<uint8_t*>(&value), size});
+  if (absl::Status s =
+          memory.Read(gpa, {reinterpret_cast<uint8_t*>(&value), size});
       !s.ok()) {
     return s;
   }

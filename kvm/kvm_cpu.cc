@@ -45,11 +45,11 @@ GeneralRegisters FromKvm(const kvm_regs& r) {
 // The first field where two states differ, for a report.
 std::string FirstDifference(const ArchState& want, const ArchState& got) {
   std::vector<std::pair<std::string, std::vector<uint8_t>>> fields;
-  ForEachArchField(want, [&](std::string_view name,
-                             std::span<const uint8_t> v) {
-    fields.emplace_back(std::string(name),
-                        std::vector<uint8_t>(v.begin(), v.end()));
-  });
+  ForEachArchField(
+      want, [&](std::string_view name, std::span<const uint8_t> v) {
+        fields.emplace_back(std::string(name),
+                            std::vector<uint8_t>(v.begin(), v.end()));
+      });
   size_t i = 0;
   std::string found;
   ForEachArchField(got, [&](std::string_view name, std::span<const uint8_t> v) {
@@ -73,8 +73,8 @@ absl::StatusOr<std::unique_ptr<KvmCpu>> KvmCpu::Create(
   if (absl::Status s = vm->SetTssAddr(kTssAddr); !s.ok()) return s;
   // Dirty logging always: checkpoints, state hashes and merging all work
   // from the pages written since the last sync.
-  if (absl::Status s = vm->SetMemorySlot(0, 0, memory.host_span(),
-                                         KVM_MEM_LOG_DIRTY_PAGES);
+  if (absl::Status s =
+          vm->SetMemorySlot(0, 0, memory.host_span(), KVM_MEM_LOG_DIRTY_PAGES);
       !s.ok()) {
     return s;
   }
@@ -95,14 +95,24 @@ absl::StatusOr<std::unique_ptr<KvmCpu>> KvmCpu::Create(
   }
   auto cpu = std::make_unique<KvmCpu>(Key{}, memory, std::move(*vm),
                                       std::move(*vcpu), std::move(msrs));
-  if (absl::Status s = cpu->Refresh(); !s.ok()) return s;
+  cpu->Refresh();
   return cpu;
 }
 
-absl::Status KvmCpu::Refresh() {
+void KvmCpu::Refresh() {
   regs_ = FromKvm(vcpu_.regs());
   sregs_ = vcpu_.synced_sregs();
-  return absl::OkStatus();
+}
+
+PagingState KvmCpu::Paging() const {
+  return {sregs_.cr0, sregs_.cr3, sregs_.cr4, sregs_.efer};
+}
+
+CodeMode KvmCpu::Mode() const {
+  if (!(sregs_.cr0 & kCr0Pe) || (regs_.rflags & kRflagsVm))
+    return CodeMode::k16;
+  if ((sregs_.efer & kEferLma) && sregs_.cs.l) return CodeMode::k64;
+  return sregs_.cs.db ? CodeMode::k32 : CodeMode::k16;
 }
 
 absl::Status KvmCpu::EnterProtectedMode(const ProtectedModeEntry& entry) {
@@ -123,7 +133,8 @@ absl::Status KvmCpu::EnterProtectedMode(const ProtectedModeEntry& entry) {
   regs.rsp = entry.esp;
   regs.rflags = 0x2;
   if (absl::Status s = vcpu_.SetRegs(regs); !s.ok()) return s;
-  return Refresh();
+  Refresh();
+  return absl::OkStatus();
 }
 
 absl::StatusOr<CpuExit> KvmCpu::Run() {
@@ -140,17 +151,15 @@ absl::StatusOr<CpuExit> KvmCpu::Run() {
       // KVM completed any pending exit before it returned.
       vcpu_.ClearImmediateExit();
       settled_ = true;
-      if (absl::Status s = Refresh(); !s.ok()) return s;
+      Refresh();
       exit.kind = ExitKind::kHostInterrupt;
       return exit;
     }
     exit = DecodeExit(vcpu_.run());
   }
   settled_ = false;
-  if (absl::Status s = Refresh(); !s.ok()) return s;
-  if (exit.kind == ExitKind::kPio) {
-    if (absl::Status s = FinishStringOut(exit.io); !s.ok()) return s;
-  }
+  Refresh();
+  if (exit.kind == ExitKind::kPio) FinishStringOut(exit.io);
   return exit;
 }
 
@@ -174,7 +183,7 @@ absl::StatusOr<bool> KvmCpu::Complete() {
   } else {
     settled_ = true;
   }
-  if (absl::Status s = Refresh(); !s.ok()) return s;
+  Refresh();
   return *exited;
 }
 
@@ -183,29 +192,22 @@ absl::Status KvmCpu::SettleExit() {
   return Complete().status();
 }
 
-absl::Status KvmCpu::FinishStringOut(const PioExit& io) {
+void KvmCpu::FinishStringOut(const PioExit& io) {
   // Cheap filter first: RCX must be 0 under some address size.
-  if (io.in || (regs_.rcx & 0xffff) != 0) return absl::OkStatus();
-  const kvm_sregs& s = sregs_;
-  CodeMode mode = CodeMode::k16;
-  if ((s.cr0 & kCr0Pe) && !(regs_.rflags & kRflagsVm)) {
-    mode = (s.efer & kEferLma) && s.cs.l ? CodeMode::k64
-           : s.cs.db                     ? CodeMode::k32
-                                         : CodeMode::k16;
-  }
+  if (io.in || (regs_.rcx & 0xffff) != 0) return;
   auto rip = LinearRip();
-  if (!rip.ok()) return absl::OkStatus();
+  if (!rip.ok()) return;
   uint8_t bytes[15];
-  auto read = ReadLinear({s.cr0, s.cr3, s.cr4, s.efer}, memory_, *rip, bytes);
+  auto read = ReadLinear(Paging(), memory_, *rip, bytes);
   // RIP unreadable: it is past a plain `out`, not at a string instruction
   // (the CPU fetched that).
-  if (!read.ok()) return absl::OkStatus();
+  if (!read.ok()) return;
   const std::optional<IoInstruction> insn =
-      DecodeIoInstruction({bytes, *read}, mode);
+      DecodeIoInstruction({bytes, *read}, Mode());
   if (!insn || insn->in || !insn->string || !insn->rep ||
       insn->element_size != io.size || (regs_.rdx & 0xffff) != io.port ||
       MaskToAddressSize(regs_.rcx, insn->address_size) != 0) {
-    return absl::OkStatus();
+    return;
   }
   // The last element of this `rep outs`: KVM has transferred it and will
   // let the guest run the instruction again with RCX = 0, a no-op; the rule
@@ -213,7 +215,6 @@ absl::Status KvmCpu::FinishStringOut(const PioExit& io) {
   kvm_regs& r = vcpu_.mutable_regs();
   r.rip += insn->length;
   regs_.rip = r.rip;
-  return absl::OkStatus();
 }
 
 absl::Status KvmCpu::QueueInterrupt(uint8_t vector) {
@@ -258,7 +259,7 @@ absl::Status KvmCpu::RestoreState(const CpuState& state) {
     target = std::move(*rebuilt);
   }
   if (absl::Status s = RestoreKvmState(vcpu_, target); !s.ok()) return s;
-  if (absl::Status s = Refresh(); !s.ok()) return s;
+  Refresh();
   auto now = CaptureKvmState(vcpu_, msr_indices_);
   if (!now.ok()) return now.status();
   if (const ArchState got = ToArchState(*now); got != state.arch) {
@@ -281,8 +282,7 @@ absl::Status KvmCpu::TakeGuestWrites(DirtyBitmap& pages) {
 }
 
 absl::StatusOr<uint64_t> KvmCpu::Translate(uint64_t linear) const {
-  return TranslateLinear({sregs_.cr0, sregs_.cr3, sregs_.cr4, sregs_.efer},
-                         memory_, linear);
+  return TranslateLinear(Paging(), memory_, linear);
 }
 
 absl::StatusOr<uint64_t> KvmCpu::LinearRip() const {

@@ -23,6 +23,8 @@
 #include <vector>
 
 #include "hypervisor/guest_cpu.h"
+#include "hypervisor/io_instruction.h"
+#include "hypervisor/page_walk.h"
 #include "kvm/kvm_system.h"
 #include "kvm/kvm_uapi.h"
 #include "kvm/vcpu.h"
@@ -72,9 +74,11 @@ class KvmCpu : public GuestCpu {
 
  private:
   // Copies what the last KVM_RUN synced (registers, segment registers).
-  absl::Status Refresh();
+  void Refresh();
+  PagingState Paging() const;
+  CodeMode Mode() const;
   // After the last element of a `rep outs`, RIP past it (class comment).
-  absl::Status FinishStringOut(const PioExit& io);
+  void FinishStringOut(const PioExit& io);
   // A KVM_RUN with immediate_exit: completes the pending exit; returns
   // whether KVM came back with another exit (kept in held_).
   absl::StatusOr<bool> Complete();

@@ -94,9 +94,9 @@ absl::StatusOr<kvm_segment> LoadSegment(uint16_t selector, bool data,
   uint8_t raw[8];
   const uint64_t at = arch.gdtr.base + (selector & ~7u);
   if ((selector | 7u) > arch.gdtr.limit) {
-    return absl::FailedPreconditionError(absl::StrFormat(
-        "%s selector 0x%x is beyond the GDT limit 0x%x", name, selector,
-        arch.gdtr.limit));
+    return absl::FailedPreconditionError(
+        absl::StrFormat("%s selector 0x%x is beyond the GDT limit 0x%x", name,
+                        selector, arch.gdtr.limit));
   }
   auto read = ReadLinear(paging, memory, at, raw);
   if (!read.ok() || *read != sizeof raw) {
@@ -317,9 +317,9 @@ absl::StatusOr<KvmVcpuState> FromArchState(const ArchState& a,
   k.debugregs.dr7 = a.dr7;
 
   for (size_t i = 0; i < kArchMsrs.size(); ++i) {
-    auto held = std::find_if(k.msrs.begin(), k.msrs.end(), [&](const MsrValue& m) {
-      return m.index == kArchMsrs[i].index;
-    });
+    auto held = std::find_if(
+        k.msrs.begin(), k.msrs.end(),
+        [&](const MsrValue& m) { return m.index == kArchMsrs[i].index; });
     if (held != k.msrs.end()) {
       held->value = a.msrs[i];
     } else if (a.msrs[i] != kArchMsrs[i].reset_value) {

@@ -49,7 +49,8 @@ absl::StatusOr<Vcpu> Vcpu::Create(ScopedFd fd, ScopedMapping run,
 
 absl::StatusOr<bool> Vcpu::RunOnce() {
   kvm_run* r = run();
-  r->kvm_valid_regs = KVM_SYNC_X86_REGS | (sync_sregs_ ? KVM_SYNC_X86_SREGS : 0);
+  r->kvm_valid_regs =
+      KVM_SYNC_X86_REGS | (sync_sregs_ ? KVM_SYNC_X86_SREGS : 0);
   if (::ioctl(fd_.get(), KVM_RUN, 0) != 0) {
     if (errno == EINTR) return false;
     return absl::ErrnoToStatus(errno, "KVM_RUN");

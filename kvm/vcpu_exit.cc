@@ -75,8 +75,8 @@ CpuExit DecodeExit(kvm_run* run) {
       break;
     case KVM_EXIT_INTERNAL_ERROR: {
       exit.kind = ExitKind::kInternalError;
-      const uint32_t n =
-          std::min<uint32_t>(run->internal.ndata, std::size(run->internal.data));
+      const uint32_t n = std::min<uint32_t>(run->internal.ndata,
+                                            std::size(run->internal.data));
       exit.detail = absl::StrFormat(
           "KVM_EXIT_INTERNAL_ERROR (%s, suberror %d) data [%s]",
           InternalSuberrorName(run->internal.suberror), run->internal.suberror,
@@ -90,14 +90,13 @@ CpuExit DecodeExit(kvm_run* run) {
       exit.kind = ExitKind::kFailEntry;
       exit.detail = absl::StrFormat(
           "KVM_EXIT_FAIL_ENTRY (hardware reason 0x%x)",
-          static_cast<uint64_t>(
-              run->fail_entry.hardware_entry_failure_reason));
+          static_cast<uint64_t>(run->fail_entry.hardware_entry_failure_reason));
       break;
     default:
       exit.kind = ExitKind::kUnsupported;
-      exit.detail = absl::StrFormat("%s (exit reason %d)",
-                                    ExitReasonName(run->exit_reason),
-                                    run->exit_reason);
+      exit.detail =
+          absl::StrFormat("%s (exit reason %d)",
+                          ExitReasonName(run->exit_reason), run->exit_reason);
       break;
   }
   return exit;

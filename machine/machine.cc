@@ -92,9 +92,7 @@ Machine::Machine(Key, std::unique_ptr<GuestMemory> memory, PageHashes hashes,
   }
 }
 
-Machine::~Machine() {
-  memory_->set_vmm_write_observer(nullptr);
-}
+Machine::~Machine() { memory_->set_vmm_write_observer(nullptr); }
 
 absl::StatusOr<LoadedKernel> Machine::BootMultiboot(
     std::span<const uint8_t> image, std::string_view name,
@@ -162,17 +160,17 @@ ExitOutcome Machine::HandleExit(const CpuExit& exit) {
                   absl::StrFormat("guest triple-faulted (shutdown) at %s",
                                   DescribeGuestPosition()));
     case ExitKind::kInternalError:
-      return Stop(StopReason::kInternalError,
-                  absl::StrFormat("the %s backend cannot run the guest: %s, "
-                                  "at %s",
-                                  backend(), exit.detail,
-                                  DescribeGuestPosition()));
+      return Stop(
+          StopReason::kInternalError,
+          absl::StrFormat("the %s backend cannot run the guest: %s, "
+                          "at %s",
+                          backend(), exit.detail, DescribeGuestPosition()));
     case ExitKind::kFailEntry:
-      return Stop(StopReason::kFailEntry,
-                  absl::StrFormat("the %s backend could not enter the guest: "
-                                  "%s, at %s",
-                                  backend(), exit.detail,
-                                  DescribeGuestPosition()));
+      return Stop(
+          StopReason::kFailEntry,
+          absl::StrFormat("the %s backend could not enter the guest: "
+                          "%s, at %s",
+                          backend(), exit.detail, DescribeGuestPosition()));
     case ExitKind::kUnsupported:
       break;
   }

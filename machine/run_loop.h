@@ -12,10 +12,10 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "hypervisor/guest_cpu.h"
 #include "machine/input_event.h"
 #include "machine/machine.h"
 #include "machine/stop_reason.h"
-#include "hypervisor/guest_cpu.h"
 
 namespace xv {
 

@@ -21,7 +21,6 @@ std::string FromText(capnp::Text::Reader text) {
   return {text.begin(), text.size()};
 }
 
-
 void BuildHeader(const RecordedMachine& m, log::Header::Builder h) {
   h.setFormatVersion(kLogFormatVersion);
   h.setRecordedBy(AsText(m.recorded_by));
@@ -232,7 +231,8 @@ absl::StatusOr<LogEntry> ParseRecordUnchecked(log::Record::Reader record) {
     }
     case log::Record::CHECKPOINT: {
       auto c = record.getCheckpoint();
-      return LogEntry(LoggedCheckpoint{c.getEsn(), FromSchema(c.getStateHash())});
+      return LogEntry(
+          LoggedCheckpoint{c.getEsn(), FromSchema(c.getStateHash())});
     }
     case log::Record::OUTPUT_DIGEST: {
       auto d = record.getOutputDigest();

@@ -69,8 +69,8 @@ Recording Record(const FakeHypervisor& hv, const std::string& name,
                          options)
                   .ok());
   ScriptedInputs inputs(10'000, serial);
-  auto r = RunMachine(**m, inputs, {.timeout_seconds = 60,
-                                    .observer = &recorder});
+  auto r =
+      RunMachine(**m, inputs, {.timeout_seconds = 60, .observer = &recorder});
   EXPECT_TRUE(r.ok()) << r.status();
   if (!r.ok()) return rec;
   EXPECT_TRUE(recorder.Finish(**m, *r).ok());

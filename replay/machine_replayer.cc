@@ -147,9 +147,8 @@ absl::StatusOr<ReplayOutcome> ReplayLog(const Hypervisor& hypervisor,
     if (!initial.ok()) return initial.status();
     run_status = (*log)->CheckInitialState(*initial);
   } else {
-    machine =
-        RestoreFromFile(hypervisor, options.from_checkpoint, header, config,
-                        &driver);
+    machine = RestoreFromFile(hypervisor, options.from_checkpoint, header,
+                              config, &driver);
     if (!machine.ok()) return machine.status();
     driver.set_machine(machine->get());
     auto hash = (*machine)->StateHash();

@@ -860,7 +860,8 @@ absl::StatusOr<Rebuilt> ReplicaManager::Rebuild(const VotePoint& point) {
   if (checkpoint_->page_hashes == nullptr) {
     if (absl::Status s = RehashCheckpointPages(*checkpoint_); !s.ok()) return s;
   }
-  auto c = RestoreCheckpoint(hypervisor_, *checkpoint_, out.replica->sink.get());
+  auto c =
+      RestoreCheckpoint(hypervisor_, *checkpoint_, out.replica->sink.get());
   if (!c.ok()) return c.status();
   out.replica->machine = std::move(*c);
   out.replica->sink->set_machine(out.replica->machine.get());
@@ -1149,10 +1150,9 @@ absl::StatusOr<ReplicatedOutcome> ReplicaManager::Run() {
 
 absl::StatusOr<ReplicatedOutcome> RunReplicated(
     const Hypervisor& hypervisor, MachineConfig config,
-    std::span<const uint8_t> kernel,
-    std::string_view kernel_name, const MultibootOptions& boot,
-    LiveEnvironment& env, const ReplicaOptions& options,
-    RunController* controller) {
+    std::span<const uint8_t> kernel, std::string_view kernel_name,
+    const MultibootOptions& boot, LiveEnvironment& env,
+    const ReplicaOptions& options, RunController* controller) {
   if (config.memory_base != nullptr) {
     return absl::InvalidArgumentError("RunReplicated makes its own base");
   }

@@ -119,10 +119,9 @@ struct ReplicatedOutcome {
 // are host failures; a divergence is an outcome.
 absl::StatusOr<ReplicatedOutcome> RunReplicated(
     const Hypervisor& hypervisor, MachineConfig config,
-    std::span<const uint8_t> kernel,
-    std::string_view kernel_name, const MultibootOptions& boot,
-    LiveEnvironment& env, const ReplicaOptions& options,
-    RunController* controller = nullptr);
+    std::span<const uint8_t> kernel, std::string_view kernel_name,
+    const MultibootOptions& boot, LiveEnvironment& env,
+    const ReplicaOptions& options, RunController* controller = nullptr);
 
 }  // namespace xv
 

@@ -44,7 +44,7 @@ struct RunOutput {
 };
 
 RunOutput RunFake(const FakeProgram& program, const std::string& tag,
-              bool replicated, std::vector<FaultSpec> faults = {}) {
+                  bool replicated, std::vector<FaultSpec> faults = {}) {
   const std::string out = TempFile(tag + ".out");
   const std::string in = TempFile(tag + ".in");
   std::ofstream(in, std::ios::binary) << kSession;
@@ -95,12 +95,14 @@ FaultSpec Fault(std::string_view spec) {
 TEST(ReplicatedRunFakeTest, SameOutputAsAPlainRunWithCheckpointsVerified) {
   for (const auto& [tag, program] :
        {std::pair{"echo", FakeEcho()}, std::pair{"ticker", FakeTicker(40)}}) {
-    const RunOutput plain = RunFake(program, std::string(tag) + "_plain", false);
+    const RunOutput plain =
+        RunFake(program, std::string(tag) + "_plain", false);
     const RunOutput rep = RunFake(program, std::string(tag) + "_rep", true);
     ASSERT_TRUE(rep.replicated) << tag;
     const ReplicatedOutcome& o = *rep.replicated;
     EXPECT_FALSE(o.fail_safe) << tag << ": " << *o.fail_safe;
-    EXPECT_TRUE(o.divergences.empty()) << tag << ": " << o.divergences[0].detail;
+    EXPECT_TRUE(o.divergences.empty())
+        << tag << ": " << o.divergences[0].detail;
     EXPECT_FALSE(plain.output.empty()) << tag;
     EXPECT_EQ(rep.output, plain.output) << tag;
     EXPECT_EQ(rep.exit_status, 0) << tag << ": " << o.result.message;
@@ -123,14 +125,10 @@ TEST(ReplicatedRunFakeTest, EachFaultIsMaskedOrRecovered) {
       // The echo guest keeps the last byte and a count in these pages: a
       // flip where it stores is overwritten by its next store (masked),
       // one beside it stays and is found at the next checkpoint.
-      {"mem:0x300000:1@20:leader", false},
-      {"mem:0x300010:1@20:leader", true},
-      {"mem:0x301010:5@33:follower", true},
-      {"reg:rcx:3@20:follower", true},
-      {"reg:rbx:40@27:leader", false},
-      {"crash@15:leader", true},
-      {"crash@25:follower", true},
-      {"hang@15:leader", true},
+      {"mem:0x300000:1@20:leader", false},  {"mem:0x300010:1@20:leader", true},
+      {"mem:0x301010:5@33:follower", true}, {"reg:rcx:3@20:follower", true},
+      {"reg:rbx:40@27:leader", false},      {"crash@15:leader", true},
+      {"crash@25:follower", true},          {"hang@15:leader", true},
       {"hang@25:follower", true},
   };
   for (const Expectation& e : faults) {
@@ -155,10 +153,9 @@ TEST(ReplicatedRunFakeTest, EachFaultIsMaskedOrRecovered) {
 // Different faults in both replicas before the same checkpoint: no
 // majority; the run stops fail-safe having released only a verified prefix.
 TEST(ReplicatedRunFakeTest, NoMajorityStopsFailSafeWithAVerifiedPrefix) {
-  const RunOutput rep =
-      RunFake(FakeEcho(), "echo_no_majority", true,
-          {Fault("mem:0x300010:1@22:leader"),
-           Fault("mem:0x300010:2@22:follower")});
+  const RunOutput rep = RunFake(
+      FakeEcho(), "echo_no_majority", true,
+      {Fault("mem:0x300010:1@22:leader"), Fault("mem:0x300010:2@22:follower")});
   ASSERT_TRUE(rep.replicated);
   const ReplicatedOutcome& o = *rep.replicated;
   EXPECT_TRUE(o.fail_safe);

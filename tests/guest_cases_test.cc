@@ -123,9 +123,8 @@ TEST_P(GuestCaseTest, UnderXvirt) {
       break;
     case GuestCase::End::kShutdown:
       EXPECT_EQ(r.exit_status, 126);
-      EXPECT_THAT(
-          r.err,
-          HasSubstr("guest triple-faulted (shutdown) at RIP 0x"));
+      EXPECT_THAT(r.err,
+                  HasSubstr("guest triple-faulted (shutdown) at RIP 0x"));
       EXPECT_EQ(Lines(r.err).size(), 1u) << r.err;
       break;
     case GuestCase::End::kRunning:

@@ -12,8 +12,8 @@
 
 #include "absl/strings/str_format.h"
 #include "devices/test_sinks.h"
-#include "hypervisor/string_io.h"
 #include "gtest/gtest.h"
+#include "hypervisor/string_io.h"
 #include "machine/machine.h"
 #include "machine/run_loop.h"
 #include "machine/scripted_inputs.h"
@@ -145,8 +145,8 @@ TEST_P(MachineGuestTest, StringIoFollowsTheRule) {
         ASSERT_NE(m, nullptr);
         ScriptedInputs inputs(1000);
         StringIoWatch watch;
-        auto r = RunMachine(*m, inputs,
-                            {.timeout_seconds = 60, .observer = &watch});
+        auto r =
+            RunMachine(*m, inputs, {.timeout_seconds = 60, .observer = &watch});
         ASSERT_TRUE(r.ok()) << r.status();
         ASSERT_EQ(r->reason, StopReason::kDebugExit)
             << cmdline << ": " << r->message;

@@ -25,15 +25,15 @@ absl::StatusOr<std::unique_ptr<Hypervisor>> OpenTestBackend(
 
 // In a TEST_P body over TestBackends(): opens GetParam() into `var` (a
 // std::unique_ptr<Hypervisor>) or skips the test with the reason.
-#define XV_OPEN_BACKEND_OR_SKIP(var)                                      \
-  std::unique_ptr<::xv::Hypervisor> var;                                  \
-  do {                                                                    \
-    auto xv_backend = ::xv::testing::OpenTestBackend(GetParam());         \
-    if (!xv_backend.ok()) {                                               \
-      GTEST_SKIP() << "backend " << GetParam()                            \
-                   << " is not usable here: " << xv_backend.status();     \
-    }                                                                     \
-    var = std::move(*xv_backend);                                         \
+#define XV_OPEN_BACKEND_OR_SKIP(var)                                  \
+  std::unique_ptr<::xv::Hypervisor> var;                              \
+  do {                                                                \
+    auto xv_backend = ::xv::testing::OpenTestBackend(GetParam());     \
+    if (!xv_backend.ok()) {                                           \
+      GTEST_SKIP() << "backend " << GetParam()                        \
+                   << " is not usable here: " << xv_backend.status(); \
+    }                                                                 \
+    var = std::move(*xv_backend);                                     \
   } while (0)
 
 #endif  // EXTRAVIRT_TESTS_TEST_BACKENDS_H_
