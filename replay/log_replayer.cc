@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_format.h"
+#include "replay/inputs_at_esn.h"
 
 namespace xv {
 namespace {
@@ -141,24 +142,45 @@ absl::Status LogReplayer::CheckNothingMissedBefore(uint64_t esn) {
   if (absl::Status s = Fill(); !s.ok()) return s;
   if (next_ && !std::holds_alternative<LoggedEnd>(*next_) &&
       EntryEsn(*next_) < esn) {
-    return Diverge(esn, "exit sequence", DescribeNext(),
-                   absl::StrFormat("the replay went on to ESN %d", esn));
+    return MissedBefore(esn);
   }
   return absl::OkStatus();
 }
 
+absl::Status LogReplayer::MissedBefore(uint64_t esn) {
+  return Diverge(esn, "exit sequence", DescribeNext(),
+                 absl::StrFormat("the replay went on to ESN %d", esn));
+}
+
+// The End record is left out of the walk, as CheckNothingMissedBefore
+// leaves it out: where the run ended is for Finish to check, and is no
+// missed input.
+class LogReplayer::Lookahead final : public LoggedInputs {
+ public:
+  explicit Lookahead(LogReplayer& replayer) : replayer_(replayer) {}
+
+  absl::StatusOr<std::optional<NextLogged>> Peek() override {
+    if (absl::Status s = replayer_.Fill(); !s.ok()) return s;
+    const std::optional<LogEntry>& next = replayer_.next_;
+    if (!next || std::holds_alternative<LoggedEnd>(*next)) return std::nullopt;
+    return NextLogged{.esn = EntryEsn(*next),
+                      .is_input = std::holds_alternative<LoggedInput>(*next)};
+  }
+  void TakeInput(std::vector<InputEvent>& out) override {
+    out.push_back(std::move(std::get<LoggedInput>(*replayer_.next_).input));
+    ++replayer_.counts_.inputs;
+    replayer_.next_.reset();
+  }
+
+ private:
+  LogReplayer& replayer_;
+};
+
 absl::Status LogReplayer::InputsAt(uint64_t esn, std::vector<InputEvent>& out) {
   if (divergence_) return Diverge(esn, "", "", "");
-  if (absl::Status s = CheckNothingMissedBefore(esn); !s.ok()) return s;
-  while (next_) {
-    auto* in = std::get_if<LoggedInput>(&*next_);
-    if (in == nullptr || in->esn != esn) break;
-    out.push_back(std::move(in->input));
-    ++counts_.inputs;
-    next_.reset();
-    if (absl::Status s = Fill(); !s.ok()) return s;
-  }
-  return absl::OkStatus();
+  Lookahead log(*this);
+  return TakeInputsAt(log, esn, out,
+                      [&](uint64_t) { return MissedBefore(esn); });
 }
 
 absl::Status LogReplayer::StuckHalted(uint64_t esn) {

@@ -116,6 +116,9 @@ class LogReplayer {
   const LogReader& reader() const { return reader_; }
 
  private:
+  // The lookahead as TakeInputsAt walks it.
+  class Lookahead;
+
   LogReplayer(LogReader reader, std::optional<uint64_t> until)
       : reader_(std::move(reader)), until_(until), digests_(DigestPolicy{}) {}
   // Loads the next record into next_ unless it is already there.
@@ -125,6 +128,8 @@ class LogReplayer {
   // Divergence if the log holds a record for an ESN before `esn` that the
   // replay did not meet.
   absl::Status CheckNothingMissedBefore(uint64_t esn);
+  // That divergence: the replay went on to `esn` past the next record.
+  absl::Status MissedBefore(uint64_t esn);
   // The next record is the recording's final digests or its End.
   bool NextEndsTheRun() const;
   // What the log expects next, for divergence reports.

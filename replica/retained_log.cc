@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_format.h"
 #include "base/check.h"
+#include "replay/inputs_at_esn.h"
 
 namespace xv {
 
@@ -92,18 +93,15 @@ absl::Status RetainedLog::Take(int reader, uint64_t esn,
     r.waiting = false;
   }
   if (aborted_) return absl::AbortedError("the log was stopped");
-  for (uint64_t i = r.position - base_; i < entries_.size(); ++i) {
-    const RetainedInput& e = entries_[i];
-    if (e.esn > esn) break;
-    if (e.esn < esn) {
-      return absl::InternalError(absl::StrFormat(
-          "a replica at ESN %d missed the leader's input at ESN %d", esn,
-          e.esn));
-    }
-    out.push_back(e.input);
-    ++r.position;
-  }
-  return absl::OkStatus();
+  size_t next = r.position - base_;
+  InputsInMemory inputs(entries_, next);
+  absl::Status s = TakeInputsAt(inputs, esn, out, [esn](uint64_t missed) {
+    return absl::InternalError(absl::StrFormat(
+        "a replica at ESN %d missed the leader's input at ESN %d", esn,
+        missed));
+  });
+  r.position = base_ + next;
+  return s;
 }
 
 bool RetainedLog::waiting_for_leader(int reader, absl::Time* since) const {

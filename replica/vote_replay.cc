@@ -1,6 +1,7 @@
 #include "replica/vote_replay.h"
 
 #include "absl/strings/str_format.h"
+#include "replay/inputs_at_esn.h"
 
 namespace xv {
 namespace {
@@ -31,16 +32,12 @@ class ReplaySource : public InputSource {
 
  private:
   absl::Status Take(uint64_t esn, std::vector<InputEvent>& out) {
-    while (next_ < entries_.size() && entries_[next_].esn <= esn) {
-      if (entries_[next_].esn < esn) {
-        return absl::InternalError(absl::StrFormat(
-            "the rebuilt replica at ESN %d missed the input at ESN %d", esn,
-            entries_[next_].esn));
-      }
-      out.push_back(entries_[next_].input);
-      ++next_;
-    }
-    return absl::OkStatus();
+    InputsInMemory inputs(entries_, next_);
+    return TakeInputsAt(inputs, esn, out, [esn](uint64_t missed) {
+      return absl::InternalError(absl::StrFormat(
+          "the rebuilt replica at ESN %d missed the input at ESN %d", esn,
+          missed));
+    });
   }
 
   std::vector<RetainedInput> entries_;
