@@ -1,4 +1,4 @@
-// Two replicas of a live run on real KVM: every bundled guest produces the
+// Two replicas of a live run of real guests on KVM: every bundled guest produces the
 // output of a plain run, with checkpoints verified along the way; a fault
 // injected into either replica is masked, or detected and recovered by a
 // third replica and a vote, with the fault-free output.
@@ -13,11 +13,11 @@
 #include "devices/disk_image.h"
 #include "devices/serial_backend.h"
 #include "gtest/gtest.h"
-#include "kvm/kvm_hypervisor.h"
 #include "kvm/kvm_test_support.h"
 #include "replay/machine_replayer.h"
 #include "replica/fault_spec.h"
 #include "tests/runfiles.h"
+#include "tests/test_backends.h"
 #include "tests/test_files.h"
 
 namespace xv {
@@ -95,7 +95,7 @@ RunOutput RunCase(const Case& c, bool replicated,
   auto serial = OpenSerialBackend(spec);
   EXPECT_TRUE(serial.ok()) << serial.status();
   LiveEnvironment env(std::move(*serial), std::move(disk));
-  auto kvm = KvmHypervisor::Open();
+  auto kvm = testing::OpenTestBackend("kvm");
   EXPECT_TRUE(kvm.ok());
   MachineConfig config;
   config.memory_bytes = 64ull << 20;
@@ -338,7 +338,7 @@ TEST(ReplicatedRunFaultTest, DiskImageEndsAsAfterAPlainRun) {
 // (then up to the last verified checkpoint).
 TEST(ReplicatedRunRecordTest, TheVerifiedLogReplays) {
   XV_SKIP_WITHOUT_KVM();
-  auto kvm = KvmHypervisor::Open();
+  auto kvm = testing::OpenTestBackend("kvm");
   ASSERT_TRUE(kvm.ok());
   struct Step {
     const char* label;
