@@ -53,12 +53,13 @@ Plan Flat(const VotePlan& v) {
           .compare_states = v.compare_states};
 }
 
-Plan PlanFor(DivergenceTrigger kind, uint64_t esn, uint64_t leader_reached,
-             uint64_t follower_reached,
+// `leader`, `follower`: the exit where each role was stopped.
+Plan PlanFor(DivergenceTrigger kind, uint64_t esn, uint64_t leader,
+             uint64_t follower,
              std::optional<uint64_t> pending_checkpoint = std::nullopt,
              std::optional<int> culprit = std::nullopt) {
   return Flat(PlanVote({.kind = kind, .esn = esn, .culprit = culprit},
-                       {leader_reached, follower_reached}, pending_checkpoint));
+                       {leader, follower}, pending_checkpoint));
 }
 
 using enum DivergenceTrigger;
