@@ -41,7 +41,7 @@ void PutAtaString(std::array<uint8_t, 512>& block, int first_word, int chars,
   }
 }
 
-void PutWord(std::array<uint8_t, 512>& block, int word, uint16_t value) {
+void PutWord(std::array<uint8_t, 512>& block, size_t word, uint16_t value) {
   block[word * 2] = static_cast<uint8_t>(value);
   block[word * 2 + 1] = static_cast<uint8_t>(value >> 8);
 }
@@ -276,9 +276,9 @@ void AtaDisk::ExecuteCommand(uint8_t command) {
     }
     case 0x40:  // READ VERIFY SECTORS
     case 0x41:
-      if (!has_disk()) {
-        Complete();
-      } else if (address(&lba, &count) && RangeOk(lba, count)) {
+      // Without a disk there is nothing to verify; with one, the range must
+      // be valid (else address() or RangeOk() aborted the command).
+      if (!has_disk() || (address(&lba, &count) && RangeOk(lba, count))) {
         Complete();
       }
       break;

@@ -105,7 +105,7 @@ TEST_F(AtaTest, IdentifyDevice) {
   const std::vector<uint8_t> id = ReadBlock(512);
   EXPECT_EQ(In(kStatus), 0x50);
   EXPECT_FALSE(Irq());  // no interrupt at the end of a PIO-in transfer
-  auto word = [&id](int w) {
+  auto word = [&id](size_t w) {
     return static_cast<uint16_t>(id[2 * w] | id[2 * w + 1] << 8);
   };
   auto text = [&id](int first, int words) {
@@ -118,7 +118,7 @@ TEST_F(AtaTest, IdentifyDevice) {
   EXPECT_EQ(text(27, 20), "XVIRT HARDDISK                          ");
   EXPECT_EQ(text(10, 10), "XV00000001          ");
   EXPECT_EQ(text(23, 4), "1.0     ");
-  EXPECT_EQ(id[27 * 2], 'V');  // byte-swapped: "XV" is stored 'V', 'X'
+  EXPECT_EQ(id[size_t{27} * 2], 'V');  // byte-swapped: "XV" is stored 'V', 'X'
   EXPECT_EQ(word(47), 0x8010);
   EXPECT_EQ(word(49) & 0x0200, 0x0200);  // LBA
   EXPECT_EQ(word(59), 0x0110);           // multiple mode on, 16 sectors
@@ -244,23 +244,23 @@ TEST_F(AtaTest, MultipleModeTransfersBlocks) {
   irq_.ClearCounts();
   EXPECT_EQ(In(kStatus), 0x58);
   EXPECT_EQ(TaskFileLba(), 24u);
-  ReadBlock(4 * 512 - 2);
+  ReadBlock(size_t{4} * 512 - 2);
   EXPECT_EQ(Edges(), 0);  // one interrupt per block, not per sector
   ReadBlock(2);
   EXPECT_EQ(Edges(), 1);
   EXPECT_EQ(In(kStatus), 0x58);
-  EXPECT_EQ(ReadBlock(4 * 512), std::vector<uint8_t>(Pattern(24, 4)));
+  EXPECT_EQ(ReadBlock(size_t{4} * 512), std::vector<uint8_t>(Pattern(24, 4)));
   EXPECT_EQ(In(kStatus), 0x50);
 
   Address(30, 5);
   Out(kCommand, 0xc5);  // WRITE MULTIPLE: blocks of 4, then 1
   const std::vector<uint8_t> data = Pattern(30, 5);
   irq_.ClearCounts();
-  WriteBlock(data.data(), 4 * 512);
+  WriteBlock(data.data(), size_t{4} * 512);
   EXPECT_EQ(out_.outputs.size(), 1u + 4u);
   EXPECT_EQ(Edges(), 1);
   EXPECT_EQ(In(kStatus), 0x58);
-  WriteBlock(data.data() + 4 * 512, 512);
+  WriteBlock(data.data() + size_t{4} * 512, 512);
   EXPECT_EQ(out_.outputs.back().arg, 34u);
   EXPECT_EQ(In(kStatus), 0x50);
 

@@ -33,7 +33,7 @@ void InitPic(PcPlatform& p) {
 }
 
 std::vector<uint8_t> SectorData(uint64_t lba, uint32_t count) {
-  std::vector<uint8_t> v(count * 512);
+  std::vector<uint8_t> v(size_t{count} * 512);
   for (size_t i = 0; i < v.size(); ++i) {
     v[i] = static_cast<uint8_t>(lba * 31 + i);
   }

@@ -301,7 +301,7 @@ TEST_F(PitTest, RefreshBitTogglesWithVirtualTime) {
   EXPECT_EQ(In(0x61) & 0x10, 0);  // reading alone does not toggle it
   Advance(15085);
   EXPECT_EQ(In(0x61) & 0x10, 0x10);
-  Advance(2 * 15085);
+  Advance(uint64_t{2} * 15085);
   EXPECT_EQ(In(0x61) & 0x10, 0);
 }
 

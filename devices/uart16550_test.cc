@@ -164,7 +164,7 @@ TEST_F(UartTest, CharacterTimeoutAfterFourCharacterTimes) {
   EXPECT_EQ(In(kIir), 0xcc);
   EXPECT_EQ(In(kThr), 'x');  // reading clears the timeout, re-arms it
   EXPECT_FALSE(Irq());
-  EXPECT_EQ(uart_.NextDeadlineNs(), deadline + 4 * 86800);
+  EXPECT_EQ(uart_.NextDeadlineNs(), deadline + uint64_t{4} * 86800);
   EXPECT_EQ(In(kThr), 'y');
   EXPECT_EQ(uart_.NextDeadlineNs(), std::nullopt);
   Advance(deadline * 10);

@@ -200,8 +200,10 @@ using Mutation = std::pair<std::string, std::function<void(ArchState&)>>;
 std::vector<Mutation> OneFieldMutations() {
   std::vector<Mutation> m;
   constexpr uint64_t kTop64 = uint64_t{1} << 63;
-  for (const auto& [name, member] : GprMembers()) {
-    m.push_back({name, [member](ArchState& s) { s.regs.*member ^= kTop64; }});
+  for (const auto& gpr : GprMembers()) {
+    auto member = gpr.second;
+    m.push_back(
+        {gpr.first, [member](ArchState& s) { s.regs.*member ^= kTop64; }});
   }
   m.push_back({"cr0", [](ArchState& s) { s.cr0 ^= kTop64; }});
   m.push_back({"cr2", [](ArchState& s) { s.cr2 ^= kTop64; }});

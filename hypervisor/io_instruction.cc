@@ -1,6 +1,27 @@
 #include "hypervisor/io_instruction.h"
 
 namespace xv {
+namespace {
+
+// Prefixes that change nothing this decoder reports: lock, the segment
+// overrides, and in 64-bit mode REX (its W does not widen I/O beyond 32
+// bits, and a REX not right before the opcode is ignored by the CPU).
+bool IgnoredPrefix(uint8_t b, CodeMode mode) {
+  switch (b) {
+    case 0xf0:
+    case 0x26:
+    case 0x2e:
+    case 0x36:
+    case 0x3e:
+    case 0x64:
+    case 0x65:
+      return true;
+    default:
+      return mode == CodeMode::k64 && (b & 0xf0) == 0x40;
+  }
+}
+
+}  // namespace
 
 std::optional<IoInstruction> DecodeIoInstruction(std::span<const uint8_t> bytes,
                                                  CodeMode mode) {
@@ -9,9 +30,7 @@ std::optional<IoInstruction> DecodeIoInstruction(std::span<const uint8_t> bytes,
   bool address_override = false;
   bool rep = false;
   size_t i = 0;
-  // Legacy prefixes, any order, and in 64-bit mode REX prefixes among them:
-  // none of REX's bits matters for I/O (W does not widen it beyond 32 bits),
-  // and the CPU ignores a REX that does not directly precede the opcode.
+  // Legacy prefixes, any order (REX among them in 64-bit mode).
   for (; i < bytes.size() && i < kMaxLength; ++i) {
     const uint8_t b = bytes[i];
     if (b == 0x66) {
@@ -20,12 +39,7 @@ std::optional<IoInstruction> DecodeIoInstruction(std::span<const uint8_t> bytes,
       address_override = true;
     } else if (b == 0xf2 || b == 0xf3) {
       rep = true;
-    } else if (b == 0xf0 || b == 0x2e || b == 0x36 || b == 0x3e || b == 0x26 ||
-               b == 0x64 || b == 0x65) {
-      // lock, segment overrides: no effect on what we decode.
-    } else if (mode == CodeMode::k64 && (b & 0xf0) == 0x40) {
-      // REX.
-    } else {
+    } else if (!IgnoredPrefix(b, mode)) {
       break;
     }
   }

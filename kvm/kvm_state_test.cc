@@ -490,7 +490,7 @@ TEST_F(FromArchStateTest, LongModeReadsTheGdtThroughThePageTables) {
   // a PDPT that leads to one 2 MiB page at 0.
   const uint64_t pml4 = 0x10000, pdpt = 0x11000, pd = 0x12000;
   const uint64_t entries[][2] = {{pml4, pdpt | 3},
-                                 {pml4 + 256 * 8, pdpt | 3},
+                                 {pml4 + uint64_t{256} * 8, pdpt | 3},
                                  {pdpt, pd | 3},
                                  {pd, 0 | 0x80 | 3}};
   for (const auto& [gpa, value] : entries) {

@@ -238,7 +238,7 @@ TEST_F(RecordReplayCliTest, FromCheckpointReachesTheFullReplaysFinalState) {
 
 // A copy of the shared recording and its checkpoint files, to spoil.
 std::string CopyRecording(const std::string& log, const std::string& name) {
-  const std::string copy = TempPath(name);
+  std::string copy = TempPath(name);
   std::filesystem::remove_all(copy + ".checkpoints");
   std::filesystem::copy_file(log, copy,
                              std::filesystem::copy_options::overwrite_existing);

@@ -19,7 +19,7 @@ void compute_run(uint64_t mib, struct compute_result* result) {
   uint32_t crc = 0;
   sha256_init(&sha);
   crc32_init_tables();
-  uint64_t chunks = mib * (1024 * 1024 / sizeof(chunk));
+  uint64_t chunks = mib * ((size_t)1024 * 1024 / sizeof(chunk));
   for (uint64_t c = 0; c < chunks; c++) {
     for (int i = 0; i < CHUNK_WORDS; i++) chunk[i] = next_random(&state);
     // Hashed as bytes in memory order (both builds are little-endian x86).

@@ -25,7 +25,7 @@ static inline uint32_t load_be32(const uint8_t* p) {
 
 static void compress(uint32_t state[8], const uint8_t block[64]) {
   uint32_t w[64];
-  for (int i = 0; i < 16; i++) w[i] = load_be32(block + 4 * i);
+  for (int i = 0; i < 16; i++) w[i] = load_be32(block + (size_t)4 * i);
   for (int i = 16; i < 64; i++) {
     uint32_t s0 = rotr(w[i - 15], 7) ^ rotr(w[i - 15], 18) ^ (w[i - 15] >> 3);
     uint32_t s1 = rotr(w[i - 2], 17) ^ rotr(w[i - 2], 19) ^ (w[i - 2] >> 10);
