@@ -24,30 +24,13 @@ absl::Status CompareCpus(Machine& a, Machine& b, Verification& v) {
   if (!va.ok()) return va.status();
   auto vb = b.CaptureCpu();
   if (!vb.ok()) return vb.status();
-  std::vector<std::pair<std::string, std::vector<uint8_t>>> fields;
-  ForEachArchField(
-      va->arch, [&](std::string_view name, std::span<const uint8_t> value) {
-        fields.emplace_back(std::string(name),
-                            std::vector<uint8_t>(value.begin(), value.end()));
-      });
-  size_t i = 0;
-  ForEachArchField(vb->arch, [&](std::string_view name,
-                                 std::span<const uint8_t> value) {
-    if (i < fields.size() && fields[i].first == name) {
-      if (!std::equal(value.begin(), value.end(), fields[i].second.begin(),
-                      fields[i].second.end())) {
+  ForEachArchFieldDifference(
+      va->arch, vb->arch,
+      [&](std::string_view name, std::span<const uint8_t> in_a,
+          std::span<const uint8_t> in_b) {
         v.differences.push_back({Difference::Kind::kRegister, std::string(name),
-                                 std::nullopt, Hex(fields[i].second),
-                                 Hex(value)});
-      }
-    } else {
-      // Both sides visit the same fields; this cannot happen, but a
-      // difference must never be lost.
-      v.differences.push_back({Difference::Kind::kRegister, std::string(name),
-                               std::nullopt, "(absent)", Hex(value)});
-    }
-    ++i;
-  });
+                                 std::nullopt, Hex(in_a), Hex(in_b)});
+      });
   return absl::OkStatus();
 }
 

@@ -72,10 +72,8 @@ int DemoCommand(const Invocation& inv) {
   std::optional<ParsedArgs> args =
       ParseCommandArgs(DemoCommandSpec(), inv, &status);
   if (!args) return status;
-  const std::string backend = args->Get("backend").value_or("auto");
-  if (absl::Status b = ValidateBackendChoice(backend); !b.ok()) {
-    return Fail(kExitUsage, b);
-  }
+  const auto backend = ParseBackendOption(*args);
+  if (!backend.ok()) return Fail(kExitUsage, backend.status());
   GuestCatalog catalog(inv.argv0);
   auto path = catalog.PathOf("kvstore");
   if (!path.ok()) return Fail(kExitCannotRun, path.status());
@@ -99,7 +97,7 @@ int DemoCommand(const Invocation& inv) {
     s.serial.output = "file:" + out;
     s.timeout_seconds = 60;
     s.rtc_epoch_seconds = 1'700'000'000;
-    s.backend = backend;
+    s.backend = *backend;
     return s;
   };
   auto cleanup = [&] { std::filesystem::remove_all(dir, ec); };

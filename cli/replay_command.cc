@@ -141,10 +141,8 @@ int ReplayCommand(const Invocation& inv) {
   if (!args) return status;
   const bool json = args->Has("json");
   const std::string path = args->positional()[0];
-  const std::string backend = args->Get("backend").value_or("auto");
-  if (absl::Status b = ValidateBackendChoice(backend); !b.ok()) {
-    return Fail(kExitUsage, b, json);
-  }
+  const auto backend = ParseBackendOption(*args);
+  if (!backend.ok()) return Fail(kExitUsage, backend.status(), json);
   ReplayOptions options;
   auto until = args->GetNumber("until", 0, 1.8e19);
   if (!until.ok()) return Fail(kExitUsage, until.status(), json);
@@ -183,7 +181,7 @@ int ReplayCommand(const Invocation& inv) {
     };
   }
 
-  auto hypervisor = OpenBackend(backend);
+  auto hypervisor = OpenBackend(*backend);
   if (!hypervisor.ok()) return Fail(kExitCannotRun, hypervisor.status(), json);
   RunController controller;
   options.controller = &controller;

@@ -48,6 +48,12 @@ std::vector<OptionSpec> RunOptionSpecs() {
   };
 }
 
+absl::StatusOr<std::string> ParseBackendOption(const ParsedArgs& args) {
+  std::string backend = args.Get("backend").value_or("auto");
+  if (absl::Status s = ValidateBackendChoice(backend); !s.ok()) return s;
+  return backend;
+}
+
 OptionSpec BackendOptionSpec() {
   return {"backend", std::string(kBackendChoices),
           "the CPU backend: kvm, or auto (default; KVM for now)"};
@@ -71,8 +77,9 @@ absl::StatusOr<RunSettings> ParseRunSettings(const ParsedArgs& args,
   s.disk_path = args.Get("disk").value_or("");
   s.cmdline = args.Get("cmdline").value_or("");
   s.json = args.Has("json");
-  s.backend = args.Get("backend").value_or("auto");
-  if (absl::Status b = ValidateBackendChoice(s.backend); !b.ok()) return b;
+  auto backend = ParseBackendOption(args);
+  if (!backend.ok()) return backend.status();
+  s.backend = *std::move(backend);
 
   auto timeout = args.GetNumber("timeout", 0.001, 1e7);
   if (!timeout.ok()) return timeout.status();

@@ -30,8 +30,10 @@ struct RunSettings {
 };
 
 std::vector<OptionSpec> RunOptionSpecs();
-// --backend alone, for commands that take it without the others (replay).
+// --backend alone, for commands that take it without the others (replay,
+// demo), and its value, validated ("auto" when not given).
 OptionSpec BackendOptionSpec();
+absl::StatusOr<std::string> ParseBackendOption(const ParsedArgs& args);
 
 // Validates the parsed options; positional()[0] is the kernel (a path or a
 // bundled guest name).

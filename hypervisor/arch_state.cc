@@ -1,5 +1,6 @@
 #include "hypervisor/arch_state.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_format.h"
@@ -15,12 +16,9 @@ std::span<const uint8_t> BytesOf(const T& v) {
 }  // namespace
 
 uint64_t* GeneralRegister(GeneralRegisters& r, std::string_view name) {
-  uint64_t* fields[] = {&r.rax, &r.rbx, &r.rcx, &r.rdx, &r.rsi, &r.rdi,
-                        &r.rsp, &r.rbp, &r.r8,  &r.r9,  &r.r10, &r.r11,
-                        &r.r12, &r.r13, &r.r14, &r.r15, &r.rip, &r.rflags};
-  static_assert(std::size(fields) == kGeneralRegisterNames.size());
   for (size_t i = 0; i < kGeneralRegisterNames.size(); ++i) {
-    if (kGeneralRegisterNames[i] == name) return fields[i];
+    if (kGeneralRegisterNames[i] == name)
+      return &(r.*kGeneralRegisterMembers[i]);
   }
   return nullptr;
 }
@@ -51,12 +49,8 @@ void ForEachArchField(const ArchState& s, const ArchFieldVisitor& visit) {
   auto u64 = [&](std::string_view name, uint64_t v) {
     visit(name, BytesOf(v));
   };
-  const GeneralRegisters& r = s.regs;
-  const uint64_t gprs[] = {r.rax, r.rbx, r.rcx, r.rdx, r.rsi, r.rdi,
-                           r.rsp, r.rbp, r.r8,  r.r9,  r.r10, r.r11,
-                           r.r12, r.r13, r.r14, r.r15, r.rip, r.rflags};
   for (size_t i = 0; i < kGeneralRegisterNames.size(); ++i) {
-    u64(kGeneralRegisterNames[i], gprs[i]);
+    u64(kGeneralRegisterNames[i], s.regs.*kGeneralRegisterMembers[i]);
   }
   const std::pair<const char*, uint64_t> control[] = {
       {"cr0", s.cr0}, {"cr2", s.cr2},   {"cr3", s.cr3},  {"cr4", s.cr4},
@@ -114,6 +108,34 @@ void HashArchState(const ArchState& state, Hasher& h) {
                      h.UpdateU64(value.size());
                      h.Update(value);
                    });
+}
+
+void ForEachArchFieldDifference(const ArchState& a, const ArchState& b,
+                                const ArchFieldDifferenceVisitor& visit) {
+  // Both states have the same fields in the same order: keep a's values,
+  // compare b's against them one by one.
+  std::vector<std::vector<uint8_t>> values_of_a;
+  ForEachArchField(a, [&](std::string_view, std::span<const uint8_t> v) {
+    values_of_a.emplace_back(v.begin(), v.end());
+  });
+  size_t i = 0;
+  ForEachArchField(b, [&](std::string_view name, std::span<const uint8_t> v) {
+    const std::vector<uint8_t>& va = values_of_a[i++];
+    if (!std::equal(v.begin(), v.end(), va.begin(), va.end())) {
+      visit(name, va, v);
+    }
+  });
+}
+
+std::string FirstArchFieldDifference(const ArchState& a, const ArchState& b) {
+  std::string first;
+  ForEachArchFieldDifference(
+      a, b,
+      [&](std::string_view name, std::span<const uint8_t>,
+          std::span<const uint8_t>) {
+        if (first.empty()) first = std::string(name);
+      });
+  return first.empty() ? "(none)" : first;
 }
 
 }  // namespace xv

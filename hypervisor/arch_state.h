@@ -46,6 +46,18 @@ struct GeneralRegisters {
 inline constexpr std::array<std::string_view, 18> kGeneralRegisterNames = {
     "rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rsp", "rbp", "r8",
     "r9",  "r10", "r11", "r12", "r13", "r14", "r15", "rip", "rflags"};
+// The same registers as members, in the same order.
+inline constexpr std::array<uint64_t GeneralRegisters::*, 18>
+    kGeneralRegisterMembers = {
+        &GeneralRegisters::rax, &GeneralRegisters::rbx,
+        &GeneralRegisters::rcx, &GeneralRegisters::rdx,
+        &GeneralRegisters::rsi, &GeneralRegisters::rdi,
+        &GeneralRegisters::rsp, &GeneralRegisters::rbp,
+        &GeneralRegisters::r8,  &GeneralRegisters::r9,
+        &GeneralRegisters::r10, &GeneralRegisters::r11,
+        &GeneralRegisters::r12, &GeneralRegisters::r13,
+        &GeneralRegisters::r14, &GeneralRegisters::r15,
+        &GeneralRegisters::rip, &GeneralRegisters::rflags};
 // The register called `name` in `regs`, or nullptr.
 uint64_t* GeneralRegister(GeneralRegisters& regs, std::string_view name);
 
@@ -158,6 +170,15 @@ void ForEachArchField(const ArchState& state, const ArchFieldVisitor& visit);
 
 // Feeds every field into `hasher`, field by field.
 void HashArchState(const ArchState& state, Hasher& hasher);
+
+// Calls visit(name, a's value, b's value) for every field whose value
+// differs between `a` and `b`, in ForEachArchField's order.
+using ArchFieldDifferenceVisitor = absl::FunctionRef<void(
+    std::string_view, std::span<const uint8_t>, std::span<const uint8_t>)>;
+void ForEachArchFieldDifference(const ArchState& a, const ArchState& b,
+                                const ArchFieldDifferenceVisitor& visit);
+// The name of the first field that differs, or "(none)": for reports.
+std::string FirstArchFieldDifference(const ArchState& a, const ArchState& b);
 
 // The architectural state plus, optionally, a backend's own image of the
 // same state for an exact restore on that backend (descriptor caches, state

@@ -11,11 +11,7 @@ namespace {
 
 constexpr uint64_t kRflagsIf = 1ull << 9;
 
-FakeOp Op(FakeOp::Kind kind) {
-  FakeOp op;
-  op.kind = kind;
-  return op;
-}
+using Kind = FakeOp::Kind;
 
 }  // namespace
 
@@ -25,117 +21,81 @@ FakeProgram& FakeProgram::Append(FakeOp op) {
 }
 
 FakeProgram& FakeProgram::Set(std::string_view reg, uint64_t value) {
-  FakeOp op = Op(FakeOp::Kind::kSet);
-  op.reg = reg;
-  op.value = value;
-  return Append(op);
+  return Append({.kind = Kind::kSet, .reg = std::string(reg), .value = value});
 }
 FakeProgram& FakeProgram::Add(std::string_view reg, uint64_t value) {
-  FakeOp op = Op(FakeOp::Kind::kAdd);
-  op.reg = reg;
-  op.value = value;
-  return Append(op);
+  return Append({.kind = Kind::kAdd, .reg = std::string(reg), .value = value});
 }
 FakeProgram& FakeProgram::And(std::string_view reg, uint64_t value) {
-  FakeOp op = Op(FakeOp::Kind::kAnd);
-  op.reg = reg;
-  op.value = value;
-  return Append(op);
+  return Append({.kind = Kind::kAnd, .reg = std::string(reg), .value = value});
+}
+FakeProgram& FakeProgram::Jump(uint64_t target) {
+  return Append({.kind = Kind::kJump, .value = target});
+}
+FakeProgram& FakeProgram::JumpIfNotZero(std::string_view reg, uint64_t target) {
+  return Append(
+      {.kind = Kind::kJumpIfNotZero, .reg = std::string(reg), .value = target});
 }
 FakeProgram& FakeProgram::JumpIfZero(std::string_view reg, uint64_t target) {
-  FakeOp op = Op(FakeOp::Kind::kJumpIfZero);
-  op.reg = reg;
-  op.value = target;
-  return Append(op);
+  return Append(
+      {.kind = Kind::kJumpIfZero, .reg = std::string(reg), .value = target});
 }
 FakeProgram& FakeProgram::JumpIfEqual(std::string_view reg, uint64_t value,
                                       uint64_t target) {
-  FakeOp op = Op(FakeOp::Kind::kJumpIfEqual);
-  op.reg = reg;
-  op.value = value;
-  op.target = target;
-  return Append(op);
-}
-FakeProgram& FakeProgram::Jump(uint64_t target) {
-  FakeOp op = Op(FakeOp::Kind::kJump);
-  op.value = target;
-  return Append(op);
-}
-FakeProgram& FakeProgram::JumpIfNotZero(std::string_view reg, uint64_t target) {
-  FakeOp op = Op(FakeOp::Kind::kJumpIfNotZero);
-  op.reg = reg;
-  op.value = target;
-  return Append(op);
+  return Append({.kind = Kind::kJumpIfEqual,
+                 .reg = std::string(reg),
+                 .value = value,
+                 .target = target});
 }
 FakeProgram& FakeProgram::Out(uint16_t port, std::string_view reg,
                               uint8_t size) {
-  FakeOp op = Op(FakeOp::Kind::kOut);
-  op.port = port;
-  op.reg = reg;
-  op.size = size;
-  return Append(op);
+  return Append({.kind = Kind::kOut,
+                 .reg = std::string(reg),
+                 .port = port,
+                 .size = size});
 }
 FakeProgram& FakeProgram::In(uint16_t port, std::string_view reg,
                              uint8_t size) {
-  FakeOp op = Op(FakeOp::Kind::kIn);
-  op.port = port;
-  op.reg = reg;
-  op.size = size;
-  return Append(op);
+  return Append(
+      {.kind = Kind::kIn, .reg = std::string(reg), .port = port, .size = size});
 }
 FakeProgram& FakeProgram::Outs(uint16_t port, uint8_t size) {
-  FakeOp op = Op(FakeOp::Kind::kOuts);
-  op.port = port;
-  op.size = size;
-  return Append(op);
+  return Append({.kind = Kind::kOuts, .port = port, .size = size});
 }
 FakeProgram& FakeProgram::Ins(uint16_t port, uint8_t size) {
-  FakeOp op = Op(FakeOp::Kind::kIns);
-  op.port = port;
-  op.size = size;
-  return Append(op);
+  return Append({.kind = Kind::kIns, .port = port, .size = size});
 }
 FakeProgram& FakeProgram::Store(uint64_t gpa, std::string_view reg) {
-  FakeOp op = Op(FakeOp::Kind::kStore);
-  op.value = gpa;
-  op.reg = reg;
-  return Append(op);
+  return Append({.kind = Kind::kStore, .reg = std::string(reg), .value = gpa});
 }
 FakeProgram& FakeProgram::Load(std::string_view reg, uint64_t gpa) {
-  FakeOp op = Op(FakeOp::Kind::kLoad);
-  op.value = gpa;
-  op.reg = reg;
-  return Append(op);
+  return Append({.kind = Kind::kLoad, .reg = std::string(reg), .value = gpa});
 }
 FakeProgram& FakeProgram::HostValue(std::string_view reg) {
-  FakeOp op = Op(FakeOp::Kind::kHostValue);
-  op.reg = reg;
-  return Append(op);
+  return Append({.kind = Kind::kHostValue, .reg = std::string(reg)});
 }
-FakeProgram& FakeProgram::Hlt() { return Append(Op(FakeOp::Kind::kHlt)); }
-FakeProgram& FakeProgram::Sti() { return Append(Op(FakeOp::Kind::kSti)); }
-FakeProgram& FakeProgram::Cli() { return Append(Op(FakeOp::Kind::kCli)); }
-FakeProgram& FakeProgram::Iret() { return Append(Op(FakeOp::Kind::kIret)); }
+FakeProgram& FakeProgram::Hlt() { return Append({.kind = Kind::kHlt}); }
+FakeProgram& FakeProgram::Sti() { return Append({.kind = Kind::kSti}); }
+FakeProgram& FakeProgram::Cli() { return Append({.kind = Kind::kCli}); }
+FakeProgram& FakeProgram::Iret() { return Append({.kind = Kind::kIret}); }
 FakeProgram& FakeProgram::MmioRead(uint64_t gpa, std::string_view reg,
                                    uint8_t size) {
-  FakeOp op = Op(FakeOp::Kind::kMmioRead);
-  op.value = gpa;
-  op.reg = reg;
-  op.size = size;
-  return Append(op);
+  return Append({.kind = Kind::kMmioRead,
+                 .reg = std::string(reg),
+                 .value = gpa,
+                 .size = size});
 }
 FakeProgram& FakeProgram::MmioWrite(uint64_t gpa, std::string_view reg,
                                     uint8_t size) {
-  FakeOp op = Op(FakeOp::Kind::kMmioWrite);
-  op.value = gpa;
-  op.reg = reg;
-  op.size = size;
-  return Append(op);
+  return Append({.kind = Kind::kMmioWrite,
+                 .reg = std::string(reg),
+                 .value = gpa,
+                 .size = size});
 }
 FakeProgram& FakeProgram::Shutdown() {
-  return Append(Op(FakeOp::Kind::kShutdown));
+  return Append({.kind = Kind::kShutdown});
 }
-FakeProgram& FakeProgram::Fail() { return Append(Op(FakeOp::Kind::kFail)); }
+FakeProgram& FakeProgram::Fail() { return Append({.kind = Kind::kFail}); }
 FakeProgram& FakeProgram::Print(uint16_t port, std::string_view text) {
   for (char c : text) {
     Set("rax", static_cast<uint8_t>(c));

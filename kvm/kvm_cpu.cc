@@ -37,32 +37,6 @@ kvm_segment FlatSegment(uint16_t selector, uint8_t type) {
   return s;
 }
 
-GeneralRegisters FromKvm(const kvm_regs& r) {
-  return {r.rax, r.rbx, r.rcx, r.rdx, r.rsi, r.rdi, r.rsp, r.rbp, r.r8,
-          r.r9,  r.r10, r.r11, r.r12, r.r13, r.r14, r.r15, r.rip, r.rflags};
-}
-
-// The first field where two states differ, for a report.
-std::string FirstDifference(const ArchState& want, const ArchState& got) {
-  std::vector<std::pair<std::string, std::vector<uint8_t>>> fields;
-  ForEachArchField(
-      want, [&](std::string_view name, std::span<const uint8_t> v) {
-        fields.emplace_back(std::string(name),
-                            std::vector<uint8_t>(v.begin(), v.end()));
-      });
-  size_t i = 0;
-  std::string found;
-  ForEachArchField(got, [&](std::string_view name, std::span<const uint8_t> v) {
-    if (found.empty() && i < fields.size() &&
-        !std::equal(v.begin(), v.end(), fields[i].second.begin(),
-                    fields[i].second.end())) {
-      found = std::string(name);
-    }
-    ++i;
-  });
-  return found.empty() ? "(none)" : found;
-}
-
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<KvmCpu>> KvmCpu::Create(
@@ -99,20 +73,18 @@ absl::StatusOr<std::unique_ptr<KvmCpu>> KvmCpu::Create(
   return cpu;
 }
 
-void KvmCpu::Refresh() {
-  regs_ = FromKvm(vcpu_.regs());
-  sregs_ = vcpu_.synced_sregs();
-}
+void KvmCpu::Refresh() { regs_ = FromKvmRegs(vcpu_.regs()); }
 
 PagingState KvmCpu::Paging() const {
-  return {sregs_.cr0, sregs_.cr3, sregs_.cr4, sregs_.efer};
+  const kvm_sregs& s = vcpu_.synced_sregs();
+  return {s.cr0, s.cr3, s.cr4, s.efer};
 }
 
 CodeMode KvmCpu::Mode() const {
-  if (!(sregs_.cr0 & kCr0Pe) || (regs_.rflags & kRflagsVm))
-    return CodeMode::k16;
-  if ((sregs_.efer & kEferLma) && sregs_.cs.l) return CodeMode::k64;
-  return sregs_.cs.db ? CodeMode::k32 : CodeMode::k16;
+  const kvm_sregs& s = vcpu_.synced_sregs();
+  if (!(s.cr0 & kCr0Pe) || (regs_.rflags & kRflagsVm)) return CodeMode::k16;
+  if ((s.efer & kEferLma) && s.cs.l) return CodeMode::k64;
+  return s.cs.db ? CodeMode::k32 : CodeMode::k16;
 }
 
 absl::Status KvmCpu::EnterProtectedMode(const ProtectedModeEntry& entry) {
@@ -224,15 +196,8 @@ absl::Status KvmCpu::QueueInterrupt(uint8_t vector) {
 absl::Status KvmCpu::ModifyRegs(
     absl::FunctionRef<void(GeneralRegisters&)> change) {
   if (absl::Status s = SettleExit(); !s.ok()) return s;
-  GeneralRegisters g = regs_;
-  change(g);
-  kvm_regs& r = vcpu_.mutable_regs();
-  r.rax = g.rax, r.rbx = g.rbx, r.rcx = g.rcx, r.rdx = g.rdx;
-  r.rsi = g.rsi, r.rdi = g.rdi, r.rsp = g.rsp, r.rbp = g.rbp;
-  r.r8 = g.r8, r.r9 = g.r9, r.r10 = g.r10, r.r11 = g.r11;
-  r.r12 = g.r12, r.r13 = g.r13, r.r14 = g.r14, r.r15 = g.r15;
-  r.rip = g.rip, r.rflags = g.rflags;
-  regs_ = g;
+  change(regs_);
+  vcpu_.mutable_regs() = ToKvmRegs(regs_);
   return absl::OkStatus();
 }
 
@@ -265,7 +230,7 @@ absl::Status KvmCpu::RestoreState(const CpuState& state) {
   if (const ArchState got = ToArchState(*now); got != state.arch) {
     return absl::DataLossError(absl::StrFormat(
         "KVM did not take the vCPU state as given (%s differs)%s",
-        FirstDifference(state.arch, got),
+        FirstArchFieldDifference(state.arch, got),
         state.backend == backend() ? ": its KVM blob and its architectural "
                                      "state disagree"
                                    : ""));
@@ -286,8 +251,9 @@ absl::StatusOr<uint64_t> KvmCpu::Translate(uint64_t linear) const {
 }
 
 absl::StatusOr<uint64_t> KvmCpu::LinearRip() const {
-  if ((sregs_.efer & kEferLma) && sregs_.cs.l) return regs_.rip;
-  return (sregs_.cs.base + (regs_.rip & 0xffffffff)) & 0xffffffff;
+  const kvm_sregs& s = vcpu_.synced_sregs();
+  if ((s.efer & kEferLma) && s.cs.l) return regs_.rip;
+  return (s.cs.base + (regs_.rip & 0xffffffff)) & 0xffffffff;
 }
 
 absl::StatusOr<std::unique_ptr<CpuKicker>> KvmCpu::BindKicker() {

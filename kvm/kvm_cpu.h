@@ -73,7 +73,8 @@ class KvmCpu : public GuestCpu {
         dirty_scratch_(memory.pages()) {}
 
  private:
-  // Copies what the last KVM_RUN synced (registers, segment registers).
+  // Copies the general registers the last KVM_RUN synced (segment registers
+  // are read where KVM syncs them: vcpu_.synced_sregs()).
   void Refresh();
   PagingState Paging() const;
   CodeMode Mode() const;
@@ -88,7 +89,6 @@ class KvmCpu : public GuestCpu {
   Vcpu vcpu_;
   std::vector<uint32_t> msr_indices_;
   GeneralRegisters regs_;
-  kvm_sregs sregs_{};
   // An exit Complete() received, for the next Run().
   std::optional<CpuExit> held_;
   // The last exit's instruction has been completed: nothing is pending.

@@ -41,21 +41,6 @@ void Store(uint8_t* p, T v) {
   std::memcpy(p, &v, sizeof v);
 }
 
-GeneralRegisters FromKvmRegs(const kvm_regs& r) {
-  return {r.rax, r.rbx, r.rcx, r.rdx, r.rsi, r.rdi, r.rsp, r.rbp, r.r8,
-          r.r9,  r.r10, r.r11, r.r12, r.r13, r.r14, r.r15, r.rip, r.rflags};
-}
-
-kvm_regs ToKvmRegs(const GeneralRegisters& g) {
-  kvm_regs r{};
-  r.rax = g.rax, r.rbx = g.rbx, r.rcx = g.rcx, r.rdx = g.rdx;
-  r.rsi = g.rsi, r.rdi = g.rdi, r.rsp = g.rsp, r.rbp = g.rbp;
-  r.r8 = g.r8, r.r9 = g.r9, r.r10 = g.r10, r.r11 = g.r11;
-  r.r12 = g.r12, r.r13 = g.r13, r.r14 = g.r14, r.r15 = g.r15;
-  r.rip = g.rip, r.rflags = g.rflags;
-  return r;
-}
-
 uint64_t Xcr0(const kvm_xcrs& xcrs) {
   for (uint32_t i = 0; i < std::min<uint32_t>(xcrs.nr_xcrs, KVM_MAX_XCRS);
        ++i) {
@@ -147,6 +132,21 @@ absl::StatusOr<kvm_segment> LoadSystemSegment(const SystemSegment& seg,
 }
 
 }  // namespace
+
+GeneralRegisters FromKvmRegs(const kvm_regs& r) {
+  return {r.rax, r.rbx, r.rcx, r.rdx, r.rsi, r.rdi, r.rsp, r.rbp, r.r8,
+          r.r9,  r.r10, r.r11, r.r12, r.r13, r.r14, r.r15, r.rip, r.rflags};
+}
+
+kvm_regs ToKvmRegs(const GeneralRegisters& g) {
+  kvm_regs r{};
+  r.rax = g.rax, r.rbx = g.rbx, r.rcx = g.rcx, r.rdx = g.rdx;
+  r.rsi = g.rsi, r.rdi = g.rdi, r.rsp = g.rsp, r.rbp = g.rbp;
+  r.r8 = g.r8, r.r9 = g.r9, r.r10 = g.r10, r.r11 = g.r11;
+  r.r12 = g.r12, r.r13 = g.r13, r.r14 = g.r14, r.r15 = g.r15;
+  r.rip = g.rip, r.rflags = g.rflags;
+  return r;
+}
 
 absl::StatusOr<KvmVcpuState> CaptureKvmState(
     Vcpu& vcpu, std::span<const uint32_t> msr_indices) {

@@ -31,6 +31,10 @@ struct KvmVcpuState {
   std::vector<MsrValue> msrs;
 };
 
+// The general registers between KVM's struct and ArchState's.
+GeneralRegisters FromKvmRegs(const kvm_regs& regs);
+kvm_regs ToKvmRegs(const GeneralRegisters& regs);
+
 // Reads everything with explicit ioctls (general registers from the sync
 // area). `msr_indices`: the MSRs to read.
 absl::StatusOr<KvmVcpuState> CaptureKvmState(

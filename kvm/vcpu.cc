@@ -29,9 +29,13 @@ absl::StatusOr<T> VcpuGet(int fd, unsigned long request, const char* name) {
 
 }  // namespace
 
-absl::StatusOr<Vcpu> Vcpu::Create(ScopedFd fd, ScopedMapping run,
-                                  bool sync_sregs) {
-  Vcpu vcpu(std::move(fd), std::move(run), sync_sregs);
+namespace {
+// General, segment and control registers in kvm_run at every exit.
+constexpr uint64_t kSynced = KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS;
+}  // namespace
+
+absl::StatusOr<Vcpu> Vcpu::Create(ScopedFd fd, ScopedMapping run) {
+  Vcpu vcpu(std::move(fd), std::move(run));
   // Keep the synced copies valid from the start, so regs() and
   // synced_sregs() never show stale zeros before the first exit.
   kvm_regs regs{};
@@ -42,15 +46,13 @@ absl::StatusOr<Vcpu> Vcpu::Create(ScopedFd fd, ScopedMapping run,
   }
   vcpu.run()->s.regs.regs = regs;
   if (auto sregs = vcpu.GetSregs(); !sregs.ok()) return sregs.status();
-  vcpu.run()->kvm_valid_regs =
-      KVM_SYNC_X86_REGS | (sync_sregs ? KVM_SYNC_X86_SREGS : 0);
+  vcpu.run()->kvm_valid_regs = kSynced;
   return vcpu;
 }
 
 absl::StatusOr<bool> Vcpu::RunOnce() {
   kvm_run* r = run();
-  r->kvm_valid_regs =
-      KVM_SYNC_X86_REGS | (sync_sregs_ ? KVM_SYNC_X86_SREGS : 0);
+  r->kvm_valid_regs = kSynced;
   if (::ioctl(fd_.get(), KVM_RUN, 0) != 0) {
     if (errno == EINTR) return false;
     return absl::ErrnoToStatus(errno, "KVM_RUN");

@@ -29,10 +29,10 @@ struct MsrValue {
 
 class Vcpu {
  public:
-  // `sync_sregs`: KVM also copies the segment and control registers into
-  // kvm_run at every exit (KVM_SYNC_X86_SREGS).
-  static absl::StatusOr<Vcpu> Create(ScopedFd fd, ScopedMapping run,
-                                     bool sync_sregs);
+  // KVM copies the general, segment and control registers into kvm_run at
+  // every exit (KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS, which KvmSystem
+  // requires).
+  static absl::StatusOr<Vcpu> Create(ScopedFd fd, ScopedMapping run);
   Vcpu(Vcpu&&) noexcept = default;
   Vcpu& operator=(Vcpu&&) noexcept = default;
 
@@ -47,10 +47,9 @@ class Vcpu {
   const kvm_regs& regs() const { return run()->s.regs.regs; }
   // Writable view; the change is pushed to KVM at the next KVM_RUN.
   kvm_regs& mutable_regs();
-  // Segment and control registers as of the last exit, when created with
-  // sync_sregs (else whatever GetSregs last cached there).
+  // Segment and control registers as of the last exit (or the last
+  // GetSregs/SetSregs).
   const kvm_sregs& synced_sregs() const { return run()->s.regs.sregs; }
-  bool syncs_sregs() const { return sync_sregs_; }
 
   absl::Status SetRegs(const kvm_regs& regs);
   // Also refreshes synced_sregs().
@@ -87,12 +86,11 @@ class Vcpu {
   int fd() const { return fd_.get(); }
 
  private:
-  Vcpu(ScopedFd fd, ScopedMapping run, bool sync_sregs)
-      : fd_(std::move(fd)), run_(std::move(run)), sync_sregs_(sync_sregs) {}
+  Vcpu(ScopedFd fd, ScopedMapping run)
+      : fd_(std::move(fd)), run_(std::move(run)) {}
 
   ScopedFd fd_;
   ScopedMapping run_;
-  bool sync_sregs_ = false;
 };
 
 }  // namespace xv

@@ -70,7 +70,7 @@ absl::StatusOr<Vcpu> Vm::CreateVcpu(int id) {
                                 MAP_SHARED, fd.get(), 0,
                                 absl::StrFormat("kvm_run of vCPU %d", id));
   if (!run.ok()) return run.status();
-  return Vcpu::Create(std::move(fd), std::move(*run), /*sync_sregs=*/true);
+  return Vcpu::Create(std::move(fd), std::move(*run));
 }
 
 }  // namespace xv

@@ -133,12 +133,9 @@ ExitOutcome Machine::HandleIo(const PioExit& io) {
 ExitOutcome Machine::HandleExit(const CpuExit& exit) {
   ++exits_by_kind_[static_cast<int>(exit.kind)];
   if (exit.kind != ExitKind::kHostInterrupt) {
-    last_exit_.kind = exit.kind;
-    last_exit_.io = exit.io;
-    last_exit_.io.data = {};
-    last_exit_.mmio = exit.mmio;
+    last_exit_ = exit;
+    last_exit_.io.data = {};  // the backend's buffers: not kept
     last_exit_.mmio.data = {};
-    last_exit_.detail = exit.detail;
   }
   if (IsGuestInitiated(exit.kind)) ++esn_;
   switch (exit.kind) {

@@ -17,9 +17,14 @@
 #include "machine/run_loop.h"
 #include "machine/scripted_inputs.h"
 #include "machine/testing/fake_guests.h"
+#include "machine/testing/stopping_run.h"
 
 namespace xv {
 namespace {
+
+using ::xv::testing::RunThroughStops;
+using ::xv::testing::StoppingInputs;
+using ::xv::testing::StoppingObserver;
 
 using ::xv::testing::FakeEcho;
 using ::xv::testing::FakeHello;
@@ -273,43 +278,6 @@ TEST_F(MachineTest, StringOutIsOneExitPerElement) {
 // source or its observer failing, before inputs, while halted, before the
 // observer) is taken up where it stopped by the next RunMachine: the guest
 // ends in exactly the state of a run never stopped.
-class StoppingInputs : public InputSource {
- public:
-  explicit StoppingInputs(InputSource* inner) : inner_(inner) {}
-  absl::Status Poll(const Machine& m, std::vector<InputEvent>& out) override {
-    if (m.esn() % 5 == 0 && stopped_poll_.insert(m.esn()).second) {
-      return absl::AbortedError("stop before the inputs");
-    }
-    return inner_->Poll(m, out);
-  }
-  absl::Status WaitForWakeup(const Machine& m, uint64_t deadline,
-                             std::vector<InputEvent>& out) override {
-    if (stopped_wait_.insert(m.esn()).second) {
-      return absl::AbortedError("stop while halted");
-    }
-    return inner_->WaitForWakeup(m, deadline, out);
-  }
-  size_t stops() const { return stopped_poll_.size() + stopped_wait_.size(); }
-
- private:
-  InputSource* inner_;
-  std::set<uint64_t> stopped_poll_, stopped_wait_;
-};
-
-class StoppingObserver : public RunObserver {
- public:
-  absl::Status AtRendezvous(Machine& m) override {
-    if (m.esn() % 7 == 0 && stopped_.insert(m.esn()).second) {
-      return absl::AbortedError("stop before the observer");
-    }
-    return absl::OkStatus();
-  }
-  size_t stops() const { return stopped_.size(); }
-
- private:
-  std::set<uint64_t> stopped_;
-};
-
 TEST_F(MachineTest, ARunStoppedMidRendezvousResumesExactly) {
   const GuestRun whole = RunFake(FakeTicker(30), 25'000);
   ASSERT_EQ(whole.result.reason, StopReason::kDebugExit);
@@ -321,14 +289,8 @@ TEST_F(MachineTest, ARunStoppedMidRendezvousResumesExactly) {
   ScriptedInputs scripted(25'000);
   StoppingInputs inputs(&scripted);
   StoppingObserver observer;
-  absl::StatusOr<RunResult> r;
-  int runs = 0;
-  for (;; ++runs) {
-    ASSERT_LT(runs, 100'000);
-    r = RunMachine(*m, inputs, {.timeout_seconds = 60, .observer = &observer});
-    if (r.ok()) break;
-    ASSERT_TRUE(absl::IsAborted(r.status())) << r.status();
-  }
+  absl::StatusOr<RunResult> r = RunThroughStops(*m, inputs, observer);
+  ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_GT(inputs.stops(), 10u);
   EXPECT_GT(observer.stops(), 3u);
   EXPECT_EQ(r->reason, StopReason::kDebugExit) << r->message;
