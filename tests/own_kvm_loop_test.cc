@@ -473,11 +473,14 @@ absl::Status RunLoop(MiniVm& vm, const Sensor& sensor, LogRecorder* rec,
 }
 
 // Records a run of `program` into `path`; errors are the host's or KVM's.
+// `before_run`, if set, is called once the VM and the log exist, just
+// before the first KVM_RUN.
 absl::StatusOr<RunReport> Record(std::span<const uint8_t> program,
                                  const std::string& path,
                                  const RecorderOptions& options,
                                  const Sensor& sensor,
-                                 RecorderStats* stats = nullptr) {
+                                 RecorderStats* stats = nullptr,
+                                 const std::function<void()>& before_run = {}) {
   const auto start = std::chrono::steady_clock::now();
   auto vm = MiniVm::Create(program);
   if (!vm.ok()) return vm.status();
@@ -494,6 +497,7 @@ absl::StatusOr<RunReport> Record(std::span<const uint8_t> program,
   if (!rec.ok()) return rec.status();
   RunReport report;
   std::string unused;
+  if (before_run) before_run();
   if (absl::Status s =
           RunLoop(**vm, sensor, rec->get(), nullptr, {}, report, unused);
       !s.ok()) {
@@ -780,8 +784,20 @@ TEST(OwnKvmLoopTest, MismatchedBoundaryReadIsADivergenceTheVmmReports) {
 // A recording taken under a storm of signals replays, without them, to the
 // same ESNs and verifies. The guest first computes for a few milliseconds
 // without any exit, so that signals interrupt it mid-computation.
+//
+// The storm starts once the VM exists: KVM_CREATE_VM can take longer than
+// the 50 us period (it does under PVM), and retrying it on EINTR would then
+// never finish. It is also bounded, the handler disarming the timer after
+// kStormSignals, in case entering the guest ever takes longer than a period.
+constexpr int kStormSignals = 200;
 std::atomic<int> g_signals{0};
-void CountSignal(int) { g_signals.fetch_add(1, std::memory_order_relaxed); }
+timer_t g_storm_timer;
+void CountSignal(int) {
+  if (g_signals.fetch_add(1, std::memory_order_relaxed) + 1 >= kStormSignals) {
+    const itimerspec off{};
+    timer_settime(g_storm_timer, 0, &off, nullptr);  // async-signal-safe
+  }
+}
 
 TEST(OwnKvmLoopTest, HostInterruptionsDoNotCountAsExits) {
   XV_SKIP_WITHOUT_KVM();
@@ -795,8 +811,7 @@ TEST(OwnKvmLoopTest, HostInterruptionsDoNotCountAsExits) {
   sev.sigev_notify = SIGEV_THREAD_ID;
   sev.sigev_signo = SIGUSR1;
   sev._sigev_un._tid = static_cast<pid_t>(::syscall(SYS_gettid));
-  timer_t timer;
-  ASSERT_EQ(timer_create(CLOCK_MONOTONIC, &sev, &timer), 0);
+  ASSERT_EQ(timer_create(CLOCK_MONOTONIC, &sev, &g_storm_timer), 0);
   const itimerspec every_50us = {{0, 50'000}, {0, 50'000}};
 
   const std::string path = LogPath("host_interruptions");
@@ -807,13 +822,17 @@ TEST(OwnKvmLoopTest, HostInterruptionsDoNotCountAsExits) {
   // A signal makes KVM_RUN return only if it lands while the vCPU runs;
   // retry the (short) recording in the unlikely case none did.
   for (int attempt = 0; attempt < 5; ++attempt) {
-    ASSERT_EQ(timer_settime(timer, 0, &every_50us, nullptr), 0);
-    recorded = Record(program, path, options, SeededSensor(5));
+    g_signals.store(0);
+    recorded = Record(
+        program, path, options, SeededSensor(5),
+        /*stats=*/nullptr, [&] {
+          EXPECT_EQ(timer_settime(g_storm_timer, 0, &every_50us, nullptr), 0);
+        });
     const itimerspec off{};
-    ASSERT_EQ(timer_settime(timer, 0, &off, nullptr), 0);
+    ASSERT_EQ(timer_settime(g_storm_timer, 0, &off, nullptr), 0);
     if (!recorded.ok() || recorded->host_exits > 0) break;
   }
-  timer_delete(timer);
+  timer_delete(g_storm_timer);
   ASSERT_EQ(sigaction(SIGUSR1, &old, nullptr), 0);
   ASSERT_TRUE(recorded.ok()) << recorded.status();
   std::cout << absl::StrFormat(
