@@ -5,7 +5,7 @@
 #include <utility>
 
 #include "absl/strings/str_format.h"
-#include "hypervisor/page_walk.h"
+#include "hypervisor/segment_descriptor.h"
 
 namespace xv {
 namespace {
@@ -20,7 +20,6 @@ constexpr size_t kXmmOffset = 160;
 constexpr size_t kYmmHighOffset = 576;
 constexpr uint64_t kXstateX87 = 1, kXstateSse = 2, kXstateAvx = 4;
 
-constexpr uint64_t kCr0Pe = 1;
 constexpr uint64_t kEferLma = 1ull << 10;
 
 uint8_t* XsaveBytes(kvm_xsave& x) {
@@ -49,85 +48,20 @@ uint64_t Xcr0(const kvm_xcrs& xcrs) {
   return 1;
 }
 
-// The segment a CPU would load for `selector`: in real mode from the
-// selector alone, otherwise from its descriptor in the GDT.
-absl::StatusOr<kvm_segment> LoadSegment(uint16_t selector, bool data,
-                                        const ArchState& arch,
-                                        const GuestMemory& memory,
-                                        const char* name) {
+kvm_segment ToKvmSegment(const SegmentDescriptor& d) {
   kvm_segment s{};
-  s.selector = selector;
-  if (!(arch.cr0 & kCr0Pe)) {
-    s.base = uint64_t{selector} << 4;
-    s.limit = 0xffff;
-    s.type = data ? 3 : 0xb;
-    s.present = 1;
-    s.s = 1;
-    return s;
-  }
-  if ((selector & ~3u) == 0) {
-    s.unusable = 1;
-    return s;
-  }
-  if (selector & 4) {
-    return absl::UnimplementedError(absl::StrFormat(
-        "%s selector 0x%x refers to the LDT, which a state without a KVM "
-        "blob cannot be restored from",
-        name, selector));
-  }
-  const PagingState paging{arch.cr0, arch.cr3, arch.cr4, arch.efer};
-  uint8_t raw[8];
-  const uint64_t at = arch.gdtr.base + (selector & ~7u);
-  if ((selector | 7u) > arch.gdtr.limit) {
-    return absl::FailedPreconditionError(
-        absl::StrFormat("%s selector 0x%x is beyond the GDT limit 0x%x", name,
-                        selector, arch.gdtr.limit));
-  }
-  auto read = ReadLinear(paging, memory, at, raw);
-  if (!read.ok() || *read != sizeof raw) {
-    return absl::FailedPreconditionError(absl::StrFormat(
-        "cannot read the descriptor of %s selector 0x%x at linear 0x%x", name,
-        selector, at));
-  }
-  const uint64_t d = Load<uint64_t>(raw);
-  const uint32_t limit =
-      static_cast<uint32_t>((d & 0xffff) | ((d >> 32) & 0xf0000));
-  s.base = ((d >> 16) & 0xffffff) | (((d >> 56) & 0xff) << 24);
-  s.type = (d >> 40) & 0xf;
-  s.s = (d >> 44) & 1;
-  s.dpl = (d >> 45) & 3;
-  s.present = (d >> 47) & 1;
-  s.avl = (d >> 52) & 1;
-  s.l = (d >> 53) & 1;
-  s.db = (d >> 54) & 1;
-  s.g = (d >> 55) & 1;
-  s.limit = s.g ? (limit << 12) | 0xfff : limit;
-  return s;
-}
-
-// TR and LDTR: base and limit from ArchState, the rest from the descriptor.
-absl::StatusOr<kvm_segment> LoadSystemSegment(const SystemSegment& seg,
-                                              const ArchState& arch,
-                                              const GuestMemory& memory,
-                                              const char* name,
-                                              uint8_t default_type) {
-  kvm_segment s{};
-  if (!(arch.cr0 & kCr0Pe)) {
-    // Real mode keeps whatever system segment was loaded before; its
-    // selector names no descriptor to read.
-    s.type = default_type;
-    s.present = 1;
-  } else if ((seg.selector & ~3u) == 0) {
-    s.unusable = 1;
-    s.type = default_type;
-  } else {
-    auto loaded = LoadSegment(seg.selector, false, arch, memory, name);
-    if (!loaded.ok()) return loaded.status();
-    s = *loaded;
-  }
-  s.selector = seg.selector;
-  s.base = seg.base;
-  s.limit = seg.limit;
+  s.selector = d.selector;
+  s.base = d.base;
+  s.limit = d.limit;
+  s.type = d.type;
+  s.s = d.s;
+  s.dpl = d.dpl;
+  s.present = d.present;
+  s.avl = d.avl;
+  s.l = d.l;
+  s.db = d.db;
+  s.g = d.g;
+  s.unusable = d.unusable ? 1 : 0;
   return s;
 }
 
@@ -263,9 +197,9 @@ absl::StatusOr<KvmVcpuState> FromArchState(const ArchState& a,
       {&s.es, a.es, true, "ES"},  {&s.fs, a.fs, true, "FS"},
       {&s.gs, a.gs, true, "GS"},  {&s.ss, a.ss, true, "SS"}};
   for (const auto& [seg, selector, data, name] : segs) {
-    auto loaded = LoadSegment(selector, data, a, memory, name);
+    auto loaded = LoadSegmentDescriptor(selector, data, a, memory, name);
     if (!loaded.ok()) return loaded.status();
-    *seg = *loaded;
+    *seg = ToKvmSegment(*loaded);
   }
   // A null SS in 64-bit mode is usable at CPL0 (the architecture loads it
   // with RPL = CPL); KVM wants it present with the CPL as DPL.
@@ -279,12 +213,12 @@ absl::StatusOr<KvmVcpuState> FromArchState(const ArchState& a,
   }
   s.fs.base = a.fs_base;
   s.gs.base = a.gs_base;
-  auto ldt = LoadSystemSegment(a.ldtr, a, memory, "LDTR", 2);
+  auto ldt = LoadSystemSegmentDescriptor(a.ldtr, a, memory, "LDTR", 2);
   if (!ldt.ok()) return ldt.status();
-  s.ldt = *ldt;
-  auto tr = LoadSystemSegment(a.tr, a, memory, "TR", 0xb);
+  s.ldt = ToKvmSegment(*ldt);
+  auto tr = LoadSystemSegmentDescriptor(a.tr, a, memory, "TR", 0xb);
   if (!tr.ok()) return tr.status();
-  s.tr = *tr;
+  s.tr = ToKvmSegment(*tr);
   std::fill(std::begin(s.interrupt_bitmap), std::end(s.interrupt_bitmap), 0);
 
   k.xcrs = {};
