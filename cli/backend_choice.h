@@ -13,15 +13,17 @@
 namespace xv::cli {
 
 // The values --backend takes, for help texts.
-inline constexpr std::string_view kBackendChoices = "auto|kvm";
+inline constexpr std::string_view kBackendChoices = "auto|kvm|emu";
 
 // Checks a --backend value without opening anything (usage errors come
 // before host errors).
 absl::Status ValidateBackendChoice(std::string_view choice);
 
-// Opens the backend `choice` names: "kvm", or "auto" (KVM; the software
-// backend will be the fallback where KVM is unusable). The error says why
-// the backend is unusable and what to do.
+// Opens the backend `choice` names: "kvm", "emu" (the emulator, loaded from
+// libxvirt_emu.so: emu/emu_loader.h), or "auto": KVM where it is usable,
+// else the emulator, saying so in a one-line note on stderr the first time
+// in the process. The error says why the backend is unusable and what to
+// do.
 absl::StatusOr<std::unique_ptr<Hypervisor>> OpenBackend(
     std::string_view choice);
 

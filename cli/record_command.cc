@@ -24,8 +24,9 @@ const CommandSpec& RecordCommandSpec() {
             "it receives, with the exit (ESN) where it was applied, to LOG,\n"
             "together with the kernel image, the machine configuration and\n"
             "periodic state hashes. 'xvirt replay LOG' then reproduces the\n"
-            "run exactly, on any host with KVM, without the disk image,\n"
-            "the terminal or the clock. Exit status as for 'run'.",
+            "run exactly, on any host and either backend (KVM or the\n"
+            "emulator), without the disk image, the terminal or the clock.\n"
+            "Exit status as for 'run'.",
         .options = RunOptionSpecs(),
         .min_positional = 1,
         .max_positional = 1,

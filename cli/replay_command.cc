@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <string>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
@@ -97,9 +98,8 @@ std::string AvailableCheckpoints(const std::string& log_path) {
 const CommandSpec& ReplayCommandSpec() {
   static const CommandSpec spec = {
       .name = "replay",
-      .usage =
-          "replay LOG [--from-checkpoint ESN] [--until ESN] "
-          "[--backend auto|kvm] [--json]",
+      .usage = "replay LOG [--from-checkpoint ESN] [--until ESN] [--backend " +
+               std::string(kBackendChoices) + "] [--json]",
       .summary = "replay a recorded log and verify it reproduces the run",
       .description =
           "Rebuilds the machine from LOG's header and runs the guest with\n"
@@ -112,7 +112,8 @@ const CommandSpec& ReplayCommandSpec() {
           "122 if the log ends early (its recorder was killed: what it\n"
           "holds is replayed and verified), 125 if the log cannot be read\n"
           "or the backend is unavailable. Any backend replays a log, whatever\n"
-          "backend recorded it.",
+          "backend recorded it; it runs on --backend auto (KVM where usable,\n"
+          "else the emulator) unless told otherwise.",
       .options =
           {
               {"until", "ESN",

@@ -23,9 +23,9 @@ const CommandSpec& RunCommandSpec() {
           "guest (see 'xvirt guests'), on one vCPU with the PC devices\n"
           "xvirt models, and runs it until it writes to the debug-exit port\n"
           "0xf4. xvirt then exits with the value written. Other endings:\n"
-          "124 timeout, 126 the guest crashed (triple fault, KVM emulation\n"
-          "failure) or halted forever, 125 xvirt could not run it, 130\n"
-          "interrupted.",
+          "124 timeout, 126 the guest crashed (triple fault, an instruction\n"
+          "the backend cannot run) or halted forever, 125 xvirt could not\n"
+          "run it, 130 interrupted.",
       .options = RunOptionSpecs(),
       .min_positional = 1,
       .max_positional = 1,

@@ -56,7 +56,8 @@ absl::StatusOr<std::string> ParseBackendOption(const ParsedArgs& args) {
 
 OptionSpec BackendOptionSpec() {
   return {"backend", std::string(kBackendChoices),
-          "the CPU backend: kvm, or auto (default; KVM for now)"};
+          "the CPU backend: kvm, emu (the emulator: slower, runs anywhere; "
+          "needs libunicorn2), or auto (default: KVM where usable, else emu)"};
 }
 
 absl::StatusOr<RunSettings> ParseRunSettings(const ParsedArgs& args,

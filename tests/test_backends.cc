@@ -1,10 +1,11 @@
 #include "tests/test_backends.h"
 
+#include "emu/emu_loader.h"
 #include "kvm/kvm_hypervisor.h"
 
 namespace xv::testing {
 
-std::vector<std::string> TestBackends() { return {"kvm"}; }
+std::vector<std::string> TestBackends() { return {"kvm", "emu"}; }
 
 absl::StatusOr<std::unique_ptr<Hypervisor>> OpenTestBackend(
     const std::string& name) {
@@ -13,6 +14,7 @@ absl::StatusOr<std::unique_ptr<Hypervisor>> OpenTestBackend(
     if (!kvm.ok()) return kvm.status();
     return std::unique_ptr<Hypervisor>(std::move(*kvm));
   }
+  if (name == "emu") return LoadEmuHypervisor();
   return absl::InvalidArgumentError("no backend named " + name);
 }
 

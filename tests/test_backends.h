@@ -14,7 +14,7 @@
 
 namespace xv::testing {
 
-// "kvm" (the software backend joins with its issue).
+// "kvm" and "emu" (the emulator, loaded from libxvirt_emu.so).
 std::vector<std::string> TestBackends();
 
 // The backend `name`, or why it is unusable here.

@@ -1,0 +1,175 @@
+// EmuCpu: a GuestCpu on a Unicorn engine, keeping hypervisor/'s contract
+// the way KVM does (guest_cpu.h, cpu_exit.h, string_io.h):
+// * Exit instructions (port I/O, HLT) are never executed by Unicorn. A
+//   block hook decodes each new block once and puts a code hook in front
+//   of each exit instruction; there the engine stops with the instruction
+//   not yet executed, and the backend carries it out itself: an OUT at
+//   once, an IN when settled (after the handler supplied its data). So
+//   exits land exactly where KVM's do, and no effect is ever repeated
+//   (stopping inside an I/O callback would: EMULATOR-NOTES.md).
+// * Interrupts and exceptions are delivered through the guest's IDT by the
+//   backend (idt_delivery.h); Unicorn only reports them.
+// * Guest RAM is the GuestMemory mapping itself (uc_mem_map_ptr), so COW
+//   replica views, merging and the VMM's writes need no copying; the pages
+//   the guest writes are caught by a write hook.
+#ifndef EXTRAVIRT_EMU_EMU_CPU_H_
+#define EXTRAVIRT_EMU_EMU_CPU_H_
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "emu/exit_instruction_scanner.h"
+#include "emu/idt_delivery.h"
+#include "emu/qemu_state_layout.h"
+#include "emu/unicorn_engine.h"
+#include "hypervisor/guest_cpu.h"
+#include "hypervisor/io_instruction.h"
+#include "hypervisor/page_walk.h"
+
+namespace xv {
+
+class EmuCpu final : public GuestCpu {
+ public:
+  static absl::StatusOr<std::unique_ptr<EmuCpu>> Create(
+      GuestMemory& memory, std::span<const CpuidLeaf> cpuid);
+  ~EmuCpu() override;
+
+  std::string_view backend() const override { return "emu"; }
+  absl::Status EnterProtectedMode(const ProtectedModeEntry& entry) override;
+  absl::StatusOr<CpuExit> Run() override;
+  absl::Status SettleExit() override;
+  bool CanTakeInterrupt() const override;
+  absl::Status QueueInterrupt(uint8_t vector) override;
+  const GeneralRegisters& regs() const override { return regs_; }
+  absl::Status ModifyRegs(
+      absl::FunctionRef<void(GeneralRegisters&)> change) override;
+  absl::StatusOr<CpuState> CaptureState() override;
+  absl::Status RestoreState(const CpuState& state) override;
+  absl::Status TakeGuestWrites(DirtyBitmap& pages) override;
+  void NoteVmmWrite(uint64_t gpa, uint64_t len) override;
+  absl::StatusOr<uint64_t> Translate(uint64_t linear) const override;
+  absl::StatusOr<uint64_t> LinearRip() const override;
+  absl::StatusOr<std::unique_ptr<CpuKicker>> BindKicker() override;
+
+ private:
+  struct Key {};
+  friend struct EmuCpuHooks;
+
+ public:
+  // MMIO callbacks get offsets into their region; the user data says where
+  // the region starts.
+  struct MmioRegion {
+    EmuCpu* cpu;
+    uint64_t base;
+  };
+
+  EmuCpu(Key, GuestMemory& memory, UcEngine uc, ExitInstructionScanner scanner,
+         std::vector<CpuidLeaf> cpuid, const QemuStateLayout* layout);
+
+ private:
+  // Why the engine stopped, as the hooks saw it.
+  struct Stop {
+    enum class Kind : uint8_t {
+      kNone,             // uc_emu_start returned by itself
+      kRescan,           // a block was instrumented: run it again
+      kExitInstruction,  // in front of an exit instruction
+      kEvent,            // an exception or software interrupt to deliver
+      kInvalidOpcode,    // Unicorn found no instruction it can run
+      kKick,
+      kMmio,
+    };
+    Kind kind = Kind::kNone;
+    uint64_t rip = 0;
+    uint32_t vector = 0;
+    uint64_t mmio_gpa = 0;
+    bool mmio_write = false;
+    unsigned mmio_size = 0;
+  };
+  // An exit instruction the block hook found, with the code hook in front
+  // of it.
+  struct ExitPoint {
+    ExitInstruction insn;
+    uc_hook hook = 0;
+  };
+  // The exit instruction of the last exit, carried out up to what the
+  // handler must supply.
+  struct OpenExit {
+    IoInstruction io;
+    uint64_t elements = 0;
+    bool settled = true;
+  };
+
+  absl::Status InstallHooks();
+  absl::Status MapMemory();
+  absl::Status Refresh();
+  absl::StatusOr<PagingState> Paging() const;
+  absl::StatusOr<CodeMode> Mode() const;
+
+  // Hook bodies.
+  void OnBlock(uint64_t address, uint32_t size);
+  void OnExitPoint(uint64_t address);
+  void OnInterrupt(uint32_t vector);
+  bool OnInvalidInstruction();
+  int OnCpuid();
+  void OnGuestWrite(uint64_t address, int size);
+  uint64_t OnMmio(uint64_t gpa, unsigned size, bool write, uint64_t value);
+  void RequestStop(const Stop& stop);
+
+  void ForgetCodeAt(uint64_t first_page, uint64_t pages);
+  absl::StatusOr<std::optional<CpuExit>> ExitAt(uint64_t rip);
+  absl::StatusOr<std::optional<CpuExit>> StartPortIo(uint64_t rip,
+                                                     const IoInstruction& io);
+  absl::Status AdvanceStringRegisters(const IoInstruction& io,
+                                      uint64_t elements);
+  // Delivers `event` through the guest's IDT; an exit when that shuts the
+  // CPU down (triple fault) or cannot be done.
+  absl::StatusOr<std::optional<CpuExit>> Deliver(const Event& event);
+  absl::StatusOr<std::optional<CpuExit>> DeliverFault(const Stop& stop);
+  absl::StatusOr<std::optional<CpuExit>> DeliverInvalidOpcode(uint64_t rip);
+  // Puts the CPU in `arch` with these descriptor caches (CS, SS, DS, ES,
+  // FS, GS, LDTR, TR), switching long mode on or off as needed.
+  absl::Status Apply(
+      const ArchState& arch,
+      std::span<const std::pair<SegReg, SegmentDescriptor>> segments);
+  absl::Status SwitchLongMode(bool on);
+  CpuExit Failure(ExitKind kind, std::string what) const;
+  absl::Status WriteLinear(uint64_t linear, std::span<const uint8_t> data);
+  void MarkPagingStructures(DirtyBitmap& pages) const;
+
+  GuestMemory& memory_;
+  UcEngine uc_;
+  ExitInstructionScanner scanner_;
+  std::vector<CpuidLeaf> cpuid_;
+  const QemuStateLayout* layout_;
+
+  GeneralRegisters regs_;
+  std::optional<uint8_t> queued_interrupt_;
+  OpenExit open_;
+  std::array<uint8_t, 4096> io_data_{};
+  std::array<uint8_t, 8> mmio_data_{};
+
+  Stop stop_;
+  absl::flat_hash_map<uint64_t, ExitPoint> exit_points_;  // by address
+  // Pages holding code the block hook has scanned -> the block starts.
+  absl::flat_hash_map<uint64_t, std::vector<uint64_t>> scanned_by_page_;
+  absl::flat_hash_map<uint64_t, uint32_t> scanned_blocks_;  // start -> size
+  DirtyBitmap guest_written_;
+  DirtyBitmap code_pages_;
+  std::atomic<bool> kicked_{false};
+  bool kicker_bound_ = false;
+  std::vector<uc_hook> hooks_to_delete_;
+  std::array<MmioRegion, 2> mmio_regions_{};
+};
+
+}  // namespace xv
+
+#endif  // EXTRAVIRT_EMU_EMU_CPU_H_
