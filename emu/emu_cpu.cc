@@ -33,12 +33,14 @@ constexpr uint64_t kTrampolinePdpt = kTrampolineBase + 0x2000;
 constexpr uint64_t kTrampolinePd = kTrampolineBase + 0x3000;
 // mov cr0, rax (the same bytes in 16-, 32- and 64-bit code).
 constexpr uint8_t kMovCr0Rax[] = {0x0f, 0x22, 0xc0};
-// Above anything the guest can reach: uc_emu_start's `until`.
-constexpr uint64_t kNeverReached = ~uint64_t{0};
-// The catch-all MMIO region above 4 GiB (QEMU's physical address space
-// ends at 2^52 in Unicorn; beyond 2^47 nothing is canonical anyway).
+// uc_emu_start's `until` when exits are enabled (ignored).
+constexpr uint64_t kNoUntil = 0;
+// The catch-all MMIO regions above 4 GiB, up to the last page of the
+// 64-bit space: 2.0.1 looks up even a non-canonical address in its memory
+// map before raising #GP for it.
 constexpr uint64_t kHighMmioBase = uint64_t{1} << 32;
-constexpr uint64_t kHighMmioEnd = uint64_t{1} << 47;
+constexpr uint64_t kTopMmioBase = uint64_t{1} << 63;
+constexpr uint64_t kTopMmioEnd = ~uint64_t{0} - 0xfff;
 
 SegmentDescriptor FlatSegment(uint16_t selector, uint8_t type) {
   SegmentDescriptor d;
@@ -51,6 +53,28 @@ SegmentDescriptor FlatSegment(uint16_t selector, uint8_t type) {
   d.db = 1;
   d.g = 1;
   return d;
+}
+
+// The segments a multiboot boot loader hands over (ProtectedModeEntry),
+// and the reset LDTR and TR.
+std::vector<std::pair<SegReg, SegmentDescriptor>> FlatEntrySegments() {
+  const SegmentDescriptor data = FlatSegment(0x10, 0x3);
+  SegmentDescriptor tr;
+  tr.limit = 0xffff;
+  tr.type = 0xb;
+  tr.present = 1;
+  SegmentDescriptor ldtr;
+  ldtr.limit = 0xffff;
+  ldtr.type = 0x2;
+  ldtr.present = 1;
+  return {{SegReg::kCs, FlatSegment(0x08, 0xb)},
+          {SegReg::kSs, data},
+          {SegReg::kDs, data},
+          {SegReg::kEs, data},
+          {SegReg::kFs, data},
+          {SegReg::kGs, data},
+          {SegReg::kTr, tr},
+          {SegReg::kLdtr, ldtr}};
 }
 
 // `value` written to a register that is `address_size` bytes wide in this
@@ -203,11 +227,13 @@ absl::Status EmuCpu::MapMemory() {
   // Everything else is MMIO, so that QEMU's lookup of an address in its
   // memory map (done before the page walk in 2.0.1) succeeds and a guest
   // fault is raised as the architecture says rather than as UC_ERR_*.
-  mmio_regions_ = {{{this, memory_.size()}, {this, kHighMmioBase}}};
+  mmio_regions_ = {
+      {{this, memory_.size()}, {this, kHighMmioBase}, {this, kTopMmioBase}}};
   const std::pair<uint64_t, uint64_t> regions[] = {
       {memory_.size(), kTrampolineBase - memory_.size()},
-      {kHighMmioBase, kHighMmioEnd - kHighMmioBase}};
-  for (size_t i = 0; i < 2; ++i) {
+      {kHighMmioBase, kTopMmioBase - kHighMmioBase},
+      {kTopMmioBase, kTopMmioEnd - kTopMmioBase}};
+  for (size_t i = 0; i < std::size(regions); ++i) {
     if (regions[i].second == 0) continue;
     if (absl::Status s = UcStatus(
             uc_mmio_map(uc, regions[i].first, regions[i].second, MmioRead,
@@ -223,6 +249,14 @@ absl::Status EmuCpu::MapMemory() {
 
 absl::Status EmuCpu::InstallHooks() {
   uc_engine* uc = uc_.get();
+  // Runs end only where a hook stops them: uc_emu_start's `until` would
+  // make 2.0.1 probe the page of until-1, and a failed probe sets the
+  // guest's CR2.
+  if (absl::Status s =
+          UcStatus(uc_ctl_exits_enable(uc), "enable exits instead of until");
+      !s.ok()) {
+    return s;
+  }
   uc_hook h;
   if (absl::Status s =
           UcStatus(uc_hook_add(uc, &h, UC_HOOK_BLOCK,
@@ -485,7 +519,7 @@ absl::StatusOr<CpuExit> EmuCpu::Run() {
     stop_ = {};
     uint64_t rip = 0;
     uc_reg_read(uc, UC_X86_REG_RIP, &rip);
-    const uc_err err = uc_emu_start(uc, rip, kNeverReached, 0, 0);
+    const uc_err err = uc_emu_start(uc, rip, kNoUntil, 0, 0);
     for (uc_hook h : hooks_to_delete_) uc_hook_del(uc, h);
     hooks_to_delete_.clear();
     absl::StatusOr<std::optional<CpuExit>> outcome = std::nullopt;
@@ -526,6 +560,7 @@ absl::StatusOr<CpuExit> EmuCpu::Run() {
     if (!outcome.ok()) return outcome.status();
     if (!outcome->has_value()) continue;
     if (absl::Status s = Refresh(); !s.ok()) return s;
+    if (absl::Status s = MarkSegmentsAccessed(); !s.ok()) return s;
     return std::move(**outcome);
   }
 }
@@ -701,6 +736,45 @@ absl::Status EmuCpu::WriteLinear(uint64_t linear,
   return absl::OkStatus();
 }
 
+absl::Status EmuCpu::MarkSegmentsAccessed() {
+  // A CPU sets the accessed bit of a descriptor whenever it loads a
+  // segment register from it; QEMU does not for CS and SS on far
+  // transfers (ljmp, lret, iret). So, once per newly loaded selector, the
+  // backend sets it at the next exit: by every rendezvous the GDT reads as
+  // on hardware.
+  uc_engine* uc = uc_.get();
+  uint64_t cs = 0, ss = 0;
+  uc_x86_mmr gdtr{};
+  if (uc_reg_read(uc, UC_X86_REG_CS, &cs) != UC_ERR_OK ||
+      uc_reg_read(uc, UC_X86_REG_SS, &ss) != UC_ERR_OK ||
+      uc_reg_read(uc, UC_X86_REG_GDTR, &gdtr) != UC_ERR_OK) {
+    return absl::InternalError("emulator: cannot read CS, SS or GDTR");
+  }
+  const LoadedSelectors now{gdtr.base, gdtr.limit, static_cast<uint16_t>(cs),
+                            static_cast<uint16_t>(ss)};
+  if (now == accessed_marked_) return absl::OkStatus();
+  auto paging = Paging();
+  if (!paging.ok()) return paging.status();
+  if (!(paging->cr0 & kCr0Pe)) return absl::OkStatus();
+  for (uint16_t selector : {now.cs, now.ss}) {
+    if ((selector & ~3u) == 0 || (selector & 4) ||
+        (selector | 7u) > now.gdt_limit) {
+      continue;
+    }
+    const uint64_t at = now.gdt_base + (selector & ~7u) + 5;  // access byte
+    uint8_t access = 0;
+    auto n = ReadLinear(*paging, memory_, at, {&access, 1});
+    if (!n.ok() || *n != 1) continue;
+    // Only code and data descriptors (S=1) have an accessed bit.
+    if ((access & 0x10) && !(access & 0x01)) {
+      access |= 0x01;
+      if (absl::Status s = WriteLinear(at, {&access, 1}); !s.ok()) return s;
+    }
+  }
+  accessed_marked_ = now;
+  return absl::OkStatus();
+}
+
 // ---- Interrupts ------------------------------------------------------------
 
 bool EmuCpu::CanTakeInterrupt() const {
@@ -830,9 +904,20 @@ absl::Status EmuCpu::SwitchLongMode(bool on) {
   }
   // The trampoline must run as CPL 0 code of the current mode.
   stop_ = {};
+  uint64_t end = rip + sizeof kMovCr0Rax;
   if (absl::Status s =
-          UcStatus(uc_emu_start(uc, rip, rip + sizeof kMovCr0Rax, 0, 0),
-                   on ? "enter long mode" : "leave long mode");
+          UcStatus(uc_ctl_set_exits(uc, &end, 1), "set the trampoline's exit");
+      !s.ok()) {
+    return s;
+  }
+  const uc_err err = uc_emu_start(uc, rip, kNoUntil, 0, 0);
+  if (absl::Status s =
+          UcStatus(uc_ctl_set_exits(uc, nullptr, 0), "clear the exits");
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s =
+          UcStatus(err, on ? "enter long mode" : "leave long mode");
       !s.ok()) {
     return s;
   }
@@ -905,25 +990,7 @@ absl::Status EmuCpu::EnterProtectedMode(const ProtectedModeEntry& entry) {
   arch.regs.rbx = entry.ebx;
   arch.regs.rsp = entry.esp;
   arch.regs.rflags = 0x2;
-  const SegmentDescriptor data = FlatSegment(0x10, 0x3);
-  SegmentDescriptor tr;
-  tr.limit = 0xffff;
-  tr.type = 0xb;
-  tr.present = 1;
-  SegmentDescriptor ldtr;
-  ldtr.limit = 0xffff;
-  ldtr.type = 0x2;
-  ldtr.present = 1;
-  const std::pair<SegReg, SegmentDescriptor> segments[] = {
-      {SegReg::kCs, FlatSegment(0x08, 0xb)},
-      {SegReg::kSs, data},
-      {SegReg::kDs, data},
-      {SegReg::kEs, data},
-      {SegReg::kFs, data},
-      {SegReg::kGs, data},
-      {SegReg::kTr, tr},
-      {SegReg::kLdtr, ldtr}};
-  return Apply(arch, segments);
+  return Apply(arch, FlatEntrySegments());
 }
 
 absl::Status EmuCpu::RestoreState(const CpuState& state) {
@@ -931,6 +998,14 @@ absl::Status EmuCpu::RestoreState(const CpuState& state) {
   if (!(arch.cr0 & kCr0Pe)) {
     return absl::UnimplementedError(
         "emulator: restoring a real-mode CPU state is not supported");
+  }
+  if (arch.gdtr == DescriptorTable{} && !(arch.cr0 & kCr0Pg) &&
+      arch.cs == 0x08 && arch.ss == 0x10) {
+    // No GDT was ever loaded (GDTR still has its reset value): the state
+    // of a boot loader's hand-over, whose flat segments come from no
+    // descriptor (ProtectedModeEntry); a checkpoint at ESN 0 is one.
+    if (absl::Status s = Apply(arch, FlatEntrySegments()); !s.ok()) return s;
+    return CheckRestored(arch);
   }
   std::vector<std::pair<SegReg, SegmentDescriptor>> segments;
   const std::tuple<SegReg, uint16_t, bool, const char*> loads[] = {
@@ -950,6 +1025,10 @@ absl::Status EmuCpu::RestoreState(const CpuState& state) {
   if (!ldtr.ok()) return ldtr.status();
   segments.emplace_back(SegReg::kLdtr, *ldtr);
   if (absl::Status s = Apply(arch, segments); !s.ok()) return s;
+  return CheckRestored(arch);
+}
+
+absl::Status EmuCpu::CheckRestored(const ArchState& arch) {
   auto now = CaptureState();
   if (!now.ok()) return now.status();
   if (now->arch != arch) {

@@ -141,6 +141,9 @@ class EmuCpu final : public GuestCpu {
       const ArchState& arch,
       std::span<const std::pair<SegReg, SegmentDescriptor>> segments);
   absl::Status SwitchLongMode(bool on);
+  absl::Status MarkSegmentsAccessed();
+  // OK when the CPU now holds `arch`; DataLoss naming a field otherwise.
+  absl::Status CheckRestored(const ArchState& arch);
   CpuExit Failure(ExitKind kind, std::string what) const;
   absl::Status WriteLinear(uint64_t linear, std::span<const uint8_t> data);
   void MarkPagingStructures(DirtyBitmap& pages) const;
@@ -158,6 +161,17 @@ class EmuCpu final : public GuestCpu {
   std::array<uint8_t, 8> mmio_data_{};
 
   Stop stop_;
+  // The GDT and selectors whose descriptors MarkSegmentsAccessed() last
+  // saw to.
+  struct LoadedSelectors {
+    uint64_t gdt_base = 0;
+    uint32_t gdt_limit = 0;
+    uint16_t cs = 0;
+    uint16_t ss = 0;
+    friend bool operator==(const LoadedSelectors&,
+                           const LoadedSelectors&) = default;
+  };
+  LoadedSelectors accessed_marked_;
   absl::flat_hash_map<uint64_t, ExitPoint> exit_points_;  // by address
   // Pages holding code the block hook has scanned -> the block starts.
   absl::flat_hash_map<uint64_t, std::vector<uint64_t>> scanned_by_page_;
@@ -167,7 +181,7 @@ class EmuCpu final : public GuestCpu {
   std::atomic<bool> kicked_{false};
   bool kicker_bound_ = false;
   std::vector<uc_hook> hooks_to_delete_;
-  std::array<MmioRegion, 2> mmio_regions_{};
+  std::array<MmioRegion, 3> mmio_regions_{};
 };
 
 }  // namespace xv

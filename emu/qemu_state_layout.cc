@@ -219,8 +219,13 @@ absl::Status QemuStateLayout::LoadSegments(
   }
   bool cs = false, ss = false, data = false;
   for (const auto& [reg, d] : segments) {
+    // LDTR's and TR's base and limit are architectural state (ArchState
+    // keeps them) even with a null selector; a code or data segment's are
+    // not.
+    const bool system = reg == SegReg::kLdtr || reg == SegReg::kTr;
+    const bool keep = !d.unusable || system;
     SetCache(*snap, CacheOffset(reg),
-             {d.selector, d.unusable ? 0 : d.base, d.unusable ? 0 : d.limit,
+             {d.selector, keep ? d.base : 0, keep ? d.limit : 0,
               QemuSegmentFlags(d)});
     cs |= reg == SegReg::kCs;
     ss |= reg == SegReg::kSs;

@@ -21,6 +21,7 @@ constexpr uint64_t kTssAddr = 0xfffbd000;
 constexpr uint64_t kCr0Pe = 1;
 constexpr uint64_t kCr0Pg = 1ull << 31;
 constexpr uint64_t kEferLma = 1ull << 10;
+constexpr uint64_t kRflagsRf = 1ull << 16;
 constexpr uint64_t kRflagsVm = 1ull << 17;
 
 kvm_segment FlatSegment(uint16_t selector, uint8_t type) {
@@ -131,7 +132,16 @@ absl::StatusOr<CpuExit> KvmCpu::Run() {
   }
   settled_ = false;
   Refresh();
-  if (exit.kind == ExitKind::kPio) FinishStringOut(exit.io);
+  last_pio_.reset();
+  if (exit.kind == ExitKind::kPio) {
+    last_pio_ = exit.io;
+    last_pio_->data = {};
+    // An OUT has completed at its exit; an IN completes when settled.
+    if (!exit.io.in) {
+      FinishString(exit.io);
+      ClearResumeFlag();
+    }
+  }
   return exit;
 }
 
@@ -156,6 +166,10 @@ absl::StatusOr<bool> KvmCpu::Complete() {
     settled_ = true;
   }
   Refresh();
+  if (settled_) {
+    if (last_pio_ && last_pio_->in) FinishString(*last_pio_);
+    ClearResumeFlag();
+  }
   return *exited;
 }
 
@@ -164,9 +178,9 @@ absl::Status KvmCpu::SettleExit() {
   return Complete().status();
 }
 
-void KvmCpu::FinishStringOut(const PioExit& io) {
+void KvmCpu::FinishString(const PioExit& io) {
   // Cheap filter first: RCX must be 0 under some address size.
-  if (io.in || (regs_.rcx & 0xffff) != 0) return;
+  if ((regs_.rcx & 0xffff) != 0) return;
   auto rip = LinearRip();
   if (!rip.ok()) return;
   uint8_t bytes[15];
@@ -176,17 +190,30 @@ void KvmCpu::FinishStringOut(const PioExit& io) {
   if (!read.ok()) return;
   const std::optional<IoInstruction> insn =
       DecodeIoInstruction({bytes, *read}, Mode());
-  if (!insn || insn->in || !insn->string || !insn->rep ||
+  if (!insn || insn->in != io.in || !insn->string || !insn->rep ||
       insn->element_size != io.size || (regs_.rdx & 0xffff) != io.port ||
       MaskToAddressSize(regs_.rcx, insn->address_size) != 0) {
     return;
   }
-  // The last element of this `rep outs`: KVM has transferred it and will
-  // let the guest run the instruction again with RCX = 0, a no-op; the rule
-  // says the instruction is over.
+  // The last element of this `rep outs` (or, settled, the last batch of
+  // this `rep ins`): KVM has transferred it and will let the guest run the
+  // instruction again with RCX = 0, a no-op; the rule says the
+  // instruction is over.
   kvm_regs& r = vcpu_.mutable_regs();
   r.rip += insn->length;
   regs_.rip = r.rip;
+}
+
+void KvmCpu::ClearResumeFlag() {
+  // The architecture clears RF once an instruction completes. PVM, which
+  // carries out a CPL3 port access on the #GP it raises, resumes the guest
+  // with the RF=1 of that fault's frame: the instruction after an emulated
+  // IN/OUT would start with RF=1 and show it at its own exit, a state no
+  // CPU has (and the emulator backend does not). The exit's instruction
+  // has completed here, so RF is 0.
+  if (!(regs_.rflags & kRflagsRf)) return;
+  regs_.rflags &= ~kRflagsRf;
+  vcpu_.mutable_regs().rflags = regs_.rflags;
 }
 
 absl::Status KvmCpu::QueueInterrupt(uint8_t vector) {

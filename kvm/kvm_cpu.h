@@ -7,11 +7,15 @@
 //   ins` batch) only at the next KVM_RUN; SettleExit() runs one with
 //   immediate_exit, keeping any exit that produces for the next Run().
 // * The string-I/O rule (hypervisor/string_io.h) is what KVM does, but for
-//   one detail of PVM: after the last element of a `rep outs` it leaves RIP
-//   at the instruction (RCX = 0) for the guest to run again as a no-op.
-//   The instruction at RIP, decoded through the guest's page tables with
-//   the segment registers KVM syncs into kvm_run at every exit, tells, and
-//   RIP is put past it.
+//   one detail of PVM: after the last element of a `rep outs` (and the
+//   settled last batch of a `rep ins`) it leaves RIP at the instruction
+//   (RCX = 0) for the guest to run again as a no-op. The instruction at
+//   RIP, decoded through the guest's page tables with the segment
+//   registers KVM syncs into kvm_run at every exit, tells, and RIP is put
+//   past it.
+// * RF: PVM resumes the instruction after a CPL3 port access it carried
+//   out with RF=1; at an exit whose instruction has completed RF is
+//   cleared, as the architecture has it (ClearResumeFlag).
 #ifndef EXTRAVIRT_KVM_KVM_CPU_H_
 #define EXTRAVIRT_KVM_KVM_CPU_H_
 
@@ -78,8 +82,10 @@ class KvmCpu : public GuestCpu {
   void Refresh();
   PagingState Paging() const;
   CodeMode Mode() const;
-  // After the last element of a `rep outs`, RIP past it (class comment).
-  void FinishStringOut(const PioExit& io);
+  // After the last element of a `rep outs`, or the settled last batch of a
+  // `rep ins`, RIP past it (class comment).
+  void FinishString(const PioExit& io);
+  void ClearResumeFlag();
   // A KVM_RUN with immediate_exit: completes the pending exit; returns
   // whether KVM came back with another exit (kept in held_).
   absl::StatusOr<bool> Complete();
@@ -91,6 +97,8 @@ class KvmCpu : public GuestCpu {
   GeneralRegisters regs_;
   // An exit Complete() received, for the next Run().
   std::optional<CpuExit> held_;
+  // The last port exit (without its data), for settling it.
+  std::optional<PioExit> last_pio_;
   // The last exit's instruction has been completed: nothing is pending.
   bool settled_ = true;
   DirtyBitmap dirty_scratch_;

@@ -15,8 +15,8 @@ struct kind {
 
 static void raise_ud(void) { __asm__ volatile("ud2"); }
 static void raise_gp(void) {
-  // A non-canonical address (a privileged instruction would not do: with
-  // IOPL=3, even cli is allowed at CPL3).
+  // A non-canonical address (not a privileged instruction: PVM handles
+  // some of those itself at CPL3).
   (void)*(volatile uint64_t*)(uintptr_t)0x8000000000000000ull;
 }
 static void raise_pf(void) {

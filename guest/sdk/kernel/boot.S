@@ -23,10 +23,12 @@
 #define MSR_EFER 0xc0000080
 #define EFER_LME (1 << 8)
 
-// IF, IOPL=3 and the always-one bit: the workload does port I/O itself
-// (PVM ignores IOPL at CPL3 and checks the TSS I/O bitmap instead, see
-// layout.h) and never executes `sti` (it faults at CPL3 under PVM).
-#define USER_RFLAGS 0x3202
+// IF and the always-one bit, IOPL=0: the workload does port I/O itself,
+// allowed by the TSS I/O bitmap (layout.h) on every CPU — hardware, QEMU,
+// the emulator backend and PVM, which runs CPL3 at IOPL 0 whatever the
+// guest asks and would otherwise leave it with another RFLAGS than the
+// architecture's. It never executes `sti` (it faults at CPL3 under PVM).
+#define USER_RFLAGS 0x0202
 
 #define UART_FCR 0x3fa
 #define UART_FCR_ENABLE_TRIGGER_1 0x01
@@ -130,13 +132,17 @@ xv_boot_magic:
 xv_boot_info:
         .long   0
 
+// The descriptors start with their accessed bit set, so that no CPU ever
+// writes it: hardware sets it on the first load, PVM does not for the
+// user segments, and a guest whose GDT bytes depend on the CPU would not
+// have the same state on every backend.
         .balign 8
 xv_gdt:
         .quad   0
-        .quad   0x00209a0000000000      // Kernel code: 64-bit, DPL0.
-        .quad   0x00cf92000000ffff      // Kernel data: flat, DPL0.
-        .quad   0x00cff2000000ffff      // User data: flat, DPL3.
-        .quad   0x0020fa0000000000      // User code: 64-bit, DPL3.
+        .quad   0x00209b0000000000      // Kernel code: 64-bit, DPL0.
+        .quad   0x00cf93000000ffff      // Kernel data: flat, DPL0.
+        .quad   0x00cff3000000ffff      // User data: flat, DPL3.
+        .quad   0x0020fb0000000000      // User code: 64-bit, DPL3.
         // 64-bit available TSS at the fixed address (see layout.h).
         .word   XV_TSS_LIMIT
         .word   XV_TSS_ADDR & 0xffff

@@ -50,9 +50,13 @@ xv_fixed_start:
         .set    irq, irq + 1
         .endr
 
-// int $0x80 (interrupt gate: IF=0 on entry). See xv/syscall.h.
+// int $0x80 (interrupt gate: IF=0 on entry). See xv/syscall.h. The
+// push/pop leaves in the stack slot below the frame what the #UD route
+// (below) leaves there, so both routes end in the same memory.
         .org    XV_FIXED_SYSCALL_ENTRY
 syscall_entry:
+        pushq   %rax
+        popq    %rax
         cmpl    $XV_SYS_WAIT, %eax
         jne     1f
         xorl    %eax, %eax
@@ -84,7 +88,8 @@ invalid_opcode:
         cmpw    $0x80cd, (%rax)         // int $0x80
         popq    %rax
         jne     1f
-        addq    $2, (%rsp)              // Return past it, as the gate would.
+        addq    $2, (%rsp)              // Return past it, as the gate would,
+        andq    $~0x10000, 16(%rsp)     // without the RF a fault pushes.
         jmp     syscall_entry
 1:      pushq   $0
         pushq   $6

@@ -1,5 +1,5 @@
-// x86 port I/O. Workloads run at CPL3 with port access allowed (IOPL=3 and
-// an all-ports TSS I/O bitmap), so they use these directly. Under a VMM
+// x86 port I/O. Workloads run at CPL3 with port access allowed (an
+// all-ports TSS I/O bitmap; IOPL=0), so they use these directly. Under a VMM
 // every access is a VM exit (about 60 us at CPL3 under PVM). String I/O
 // (xvirt's rule, hypervisor/string_io.h, which is what KVM does): a `rep
 // outs` is one exit per element, a `rep ins` one exit per batch of up to
