@@ -1,5 +1,7 @@
 // Bad input to `xvirt run`: always one clear line on stderr and a non-zero
-// exit status, never a crash or a hang.
+// exit status, never a crash or a hang. The test that gets as far as
+// booting a guest runs on every backend (tests/test_backends.h); those about
+// KVM itself run `--backend kvm`.
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -15,10 +17,12 @@
 #include "machine/test_kernel_builder.h"
 #include "tests/runfiles.h"
 #include "tests/subprocess.h"
+#include "tests/test_backends.h"
 
 namespace xv::testing {
 namespace {
 
+using ::testing::EndsWith;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
@@ -47,17 +51,21 @@ void ExpectCleanFailure(const ProcessResult& r, int status,
   EXPECT_THAT(lines[0], HasSubstr(needle));
 }
 
+// The three tests below are about KVM itself (its device missing, not a KVM
+// device, not permitted), so they stay KVM-only: they ask for `--backend
+// kvm`, as `auto` would fall back to the emulator instead of failing.
 TEST(BadInputTest, MissingKvmDevice) {
   ProcessResult r =
-      RunProcess({Xvirt(), "run", GuestPath("hello")},
+      RunProcess({Xvirt(), "run", GuestPath("hello"), "--backend", "kvm"},
                  {.env = {{"XVIRT_KVM_DEVICE", "/nonexistent/kvm"}}});
   ExpectCleanFailure(r, 125, "cannot open /nonexistent/kvm");
   EXPECT_THAT(r.err, HasSubstr("KVM is not available"));
 }
 
 TEST(BadInputTest, NotAKvmDevice) {
-  ProcessResult r = RunProcess({Xvirt(), "run", GuestPath("hello")},
-                               {.env = {{"XVIRT_KVM_DEVICE", "/dev/null"}}});
+  ProcessResult r =
+      RunProcess({Xvirt(), "run", GuestPath("hello"), "--backend", "kvm"},
+                 {.env = {{"XVIRT_KVM_DEVICE", "/dev/null"}}});
   ExpectCleanFailure(r, 125, "KVM_GET_API_VERSION");
 }
 
@@ -88,7 +96,7 @@ TEST(BadInputTest, NoPermissionOnKvm) {
   chmod(xvirt.c_str(), 0755);
   chmod(guest.c_str(), 0644);
   std::vector<std::string> argv = prefix;
-  argv.insert(argv.end(), {xvirt, "run", guest});
+  argv.insert(argv.end(), {xvirt, "run", guest, "--backend", "kvm"});
   ProcessResult r = RunProcess(argv);
   ExpectCleanFailure(r, 125, "Permission denied");
   EXPECT_THAT(r.err, HasSubstr("kvm' group"));
@@ -110,14 +118,99 @@ TEST(BadInputTest, ElfWithoutMultibootHeader) {
                      "ELF file without a multiboot header");
 }
 
-TEST(BadInputTest, GuestTooLargeForMemory) {
-  std::string path = TempPath("big.elf");
+// The kernel is loaded into a machine on a backend: on each.
+class BadInputOnBackendTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(BadInputOnBackendTest, GuestTooLargeForMemory) {
+  XV_SKIP_UNLESS_BACKEND_USABLE(GetParam());
+  std::string path = TempPath("big." + GetParam() + ".elf");
   ElfBuilder big;
   big.bss = 64 << 20;
   WriteFile(path, big.Build());
-  ProcessResult r = RunProcess({Xvirt(), "run", path, "--mem", "16"});
+  ProcessResult r = RunProcess(
+      {Xvirt(), "run", path, "--mem", "16", "--backend", GetParam()});
   ExpectCleanFailure(r, 125, "does not fit in guest memory (16 MiB)");
   EXPECT_THAT(r.err, HasSubstr("--mem"));
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, BadInputOnBackendTest,
+                         ::testing::ValuesIn(TestBackends()),
+                         [](const auto& info) { return info.param; });
+
+// Asked for explicitly, KVM is used or the command fails in one line: it
+// never falls back to the emulator (no guest output, nothing on stdout).
+TEST(BadInputTest, KvmBackendWithoutKvmFailsInOneLine) {
+  const std::string hello = GuestPath("hello");
+  const std::vector<std::vector<std::string>> commands = {
+      {"run", hello},
+      {"run", hello, "--json"},
+      {"record", hello, "-o", TempPath("nokvm.log")},
+      {"replicate", hello},
+      {"campaign", GuestPath("compute"), "--faults", "1", "--seed", "1"},
+  };
+  for (const std::vector<std::string>& command : commands) {
+    std::vector<std::string> argv = {Xvirt()};
+    argv.insert(argv.end(), command.begin(), command.end());
+    argv.insert(argv.end(), {"--backend", "kvm"});
+    ProcessResult r =
+        RunProcess(argv, {.env = {{"XVIRT_KVM_DEVICE", "/nonexistent"}}});
+    SCOPED_TRACE(command[0] + (command.back() == "--json" ? " --json" : ""));
+    const std::string needle = "cannot open /nonexistent (KVM is not available";
+    if (command.back() == "--json") {
+      // The error is the JSON object on stdout, stderr its one line.
+      EXPECT_EQ(r.exit_status, 125) << r.err;
+      EXPECT_THAT(r.out, StartsWith("{\"error\":"));
+      EXPECT_THAT(r.out, HasSubstr(needle));
+      EXPECT_EQ(Lines(r.out).size(), 1u) << r.out;
+      EXPECT_EQ(Lines(r.err).size(), 1u) << r.err;
+      continue;
+    }
+    ExpectCleanFailure(r, 125, needle);
+    EXPECT_EQ(r.out, "");
+  }
+}
+
+// An unknown backend is a usage error, for every command that takes
+// --backend, before anything is opened or run.
+TEST(BadInputTest, UnknownBackendIsAUsageError) {
+  const std::string hello = GuestPath("hello");
+  const std::vector<std::vector<std::string>> commands = {
+      {"run", hello},
+      {"record", hello, "-o", TempPath("bogus.log")},
+      {"replay", TempPath("bogus.log")},
+      {"replicate", hello},
+      {"campaign", GuestPath("compute"), "--faults", "1", "--seed", "1"},
+      {"demo"},
+  };
+  for (const std::vector<std::string>& command : commands) {
+    std::vector<std::string> argv = {Xvirt()};
+    argv.insert(argv.end(), command.begin(), command.end());
+    argv.insert(argv.end(), {"--backend", "bogus"});
+    ProcessResult r = RunProcess(argv);
+    SCOPED_TRACE(command[0]);
+    ExpectCleanFailure(r, 2, "--backend: 'bogus' is not one of auto|kvm|emu");
+    EXPECT_EQ(r.out, "");
+  }
+  ExpectCleanFailure(RunProcess({Xvirt(), "run", hello, "--backend"}), 2,
+                     "'--backend' needs a value");
+}
+
+// `--backend auto` (the default) where KVM is not usable runs on the
+// emulator, saying so in one line on stderr.
+TEST(BadInputTest, AutoFallsBackToTheEmulatorSayingSo) {
+  XV_SKIP_UNLESS_BACKEND_USABLE("emu");
+  ProcessResult r =
+      RunProcess({Xvirt(), "run", GuestPath("hello"), "--json"},
+                 {.env = {{"XVIRT_KVM_DEVICE", "/nonexistent/kvm"}}});
+  EXPECT_EQ(r.exit_status, 0) << r.err;
+  std::vector<std::string> err = Lines(r.err);
+  ASSERT_EQ(err.size(), 2u) << r.err;
+  EXPECT_THAT(err[0], StartsWith("xvirt: /nonexistent/kvm is not usable "
+                                 "(cannot open /nonexistent/kvm (KVM is not "
+                                 "available"));
+  EXPECT_THAT(err[0], EndsWith("; running on the emulator backend"));
+  EXPECT_EQ(err[1], "Hello from the xvirt guest SDK!");
+  EXPECT_THAT(r.out, HasSubstr("\"backend\":\"emu\""));
 }
 
 TEST(BadInputTest, MissingDiskImage) {

@@ -1,16 +1,18 @@
 // `xvirt campaign` as a user runs it: a small campaign's JSON report adds
 // up and finds no silent corruption, the guest's input reaches every run,
-// the scratch files are gone afterwards, and bad options are refused.
+// the scratch files are gone afterwards, and bad options are refused. The
+// campaigns run on every backend (tests/test_backends.h), each through its
+// own `--backend`; a backend not usable here is skipped with the reason.
 #include <filesystem>
 #include <map>
 #include <string>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "kvm/kvm_test_support.h"
 #include "nlohmann/json.hpp"
 #include "tests/runfiles.h"
 #include "tests/subprocess.h"
+#include "tests/test_backends.h"
 #include "tests/test_files.h"
 
 namespace xv {
@@ -59,14 +61,20 @@ void ExpectConsistent(const nlohmann::json& j, int runs, int first_seed) {
   }
 }
 
-TEST(CampaignCliTest, ASmallCampaignAddsUpAndFindsNoSilentCorruption) {
-  XV_SKIP_WITHOUT_KVM();
-  const std::string tmp = TempPath("campaign_compute");
+// The parameter is the backend the campaigns run on.
+class CampaignCliTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override { XV_SKIP_UNLESS_BACKEND_USABLE(GetParam()); }
+};
+
+TEST_P(CampaignCliTest, ASmallCampaignAddsUpAndFindsNoSilentCorruption) {
+  const std::string tmp = TempPath("campaign_compute_" + GetParam());
   std::filesystem::create_directories(tmp);
-  auto c = RunProcess(
-      {Xvirt(), "campaign", GuestPath("compute"), "--cmdline", "mib=1",
-       "--faults", "5", "--seed", "7", "--checkpoint-every", "2000", "--json"},
-      {.env = {{"TMPDIR", tmp}}, .timeout_seconds = 600});
+  auto c =
+      RunProcess({Xvirt(), "campaign", GuestPath("compute"), "--cmdline",
+                  "mib=1", "--faults", "5", "--seed", "7", "--checkpoint-every",
+                  "2000", "--json", "--backend", GetParam()},
+                 {.env = {{"TMPDIR", tmp}}, .timeout_seconds = 600});
   ASSERT_FALSE(c.timed_out);
   EXPECT_EQ(c.exit_status, 0) << c.err;
   auto j = nlohmann::json::parse(c.out, nullptr, false);
@@ -84,16 +92,15 @@ TEST(CampaignCliTest, ASmallCampaignAddsUpAndFindsNoSilentCorruption) {
   EXPECT_TRUE(std::filesystem::is_empty(tmp));
 }
 
-TEST(CampaignCliTest, EveryRunGetsTheWholeInput) {
-  XV_SKIP_WITHOUT_KVM();
+TEST_P(CampaignCliTest, EveryRunGetsTheWholeInput) {
   const std::string input = RunfilePath("guest/testdata/kvstore.in");
   const size_t expected =
       ReadText(RunfilePath("guest/testdata/kvstore.out")).size();
   // From standard input, read once for the golden run and both faulty ones.
-  auto c =
-      RunProcess({Xvirt(), "campaign", GuestPath("kvstore"), "--faults", "2",
-                  "--seed", "100", "--checkpoint-every", "200", "--json"},
-                 {.stdin_path = input, .env = {}, .timeout_seconds = 600});
+  auto c = RunProcess(
+      {Xvirt(), "campaign", GuestPath("kvstore"), "--faults", "2", "--seed",
+       "100", "--checkpoint-every", "200", "--json", "--backend", GetParam()},
+      {.stdin_path = input, .env = {}, .timeout_seconds = 600});
   ASSERT_FALSE(c.timed_out);
   EXPECT_EQ(c.exit_status, 0) << c.err;
   auto j = nlohmann::json::parse(c.out, nullptr, false);
@@ -106,7 +113,12 @@ TEST(CampaignCliTest, EveryRunGetsTheWholeInput) {
   EXPECT_EQ(j["unexplained"].get<int>(), 0) << j.dump();
 }
 
-TEST(CampaignCliTest, RefusesBadOptionsInOneLine) {
+INSTANTIATE_TEST_SUITE_P(Backends, CampaignCliTest,
+                         ::testing::ValuesIn(xv::testing::TestBackends()),
+                         [](const auto& info) { return info.param; });
+
+// Usage errors: no guest runs, so on no particular backend.
+TEST(CampaignOptionsTest, RefusesBadOptionsInOneLine) {
   const std::string compute = GuestPath("compute");
   const std::pair<std::vector<std::string>, const char*> cases[] = {
       {{"--faults", "0", "--seed", "1"}, "--faults"},

@@ -1,7 +1,9 @@
-// Every case of guest/testdata/cases.txt, end to end: under `xvirt run`
-// (expected serial output and ending) and under QEMU through
-// guest/run_qemu.sh, whose output must be the same as xvirt's — our device
-// models checked against a real implementation.
+// Every case of guest/testdata/cases.txt, end to end, on every backend
+// (tests/test_backends.h; a backend not usable here is skipped with the
+// reason): under `xvirt run --backend B` (expected serial output and
+// ending) and under QEMU through guest/run_qemu.sh, whose output must be the
+// same as xvirt's on each backend — our device models and CPU backends
+// checked against a real implementation.
 #include "guest/testing/guest_cases.h"
 
 #include <unistd.h>
@@ -10,14 +12,15 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "kvm/kvm_test_support.h"
 #include "nlohmann/json.hpp"
 #include "tests/runfiles.h"
 #include "tests/subprocess.h"
+#include "tests/test_backends.h"
 
 namespace xv::testing {
 namespace {
@@ -71,14 +74,20 @@ std::string MakeDisk(const GuestCase& c, const std::string& tag) {
   return path;
 }
 
-ProcessResult RunUnderXvirt(const GuestCase& c, bool json = false) {
-  std::vector<std::string> argv = {RunfilePath("cli/xvirt"), "run",
-                                   GuestPath(c.guest), "--cmdline", c.cmdline};
+ProcessResult RunUnderXvirt(const GuestCase& c, const std::string& backend,
+                            bool json = false) {
+  std::vector<std::string> argv = {RunfilePath("cli/xvirt"),
+                                   "run",
+                                   GuestPath(c.guest),
+                                   "--cmdline",
+                                   c.cmdline,
+                                   "--backend",
+                                   backend};
   if (!c.input_file.empty()) {
     argv.insert(argv.end(), {"--stdin", RunfilePath(c.input_file)});
   }
   if (c.disk_sectors > 0)
-    argv.insert(argv.end(), {"--disk", MakeDisk(c, "xvirt")});
+    argv.insert(argv.end(), {"--disk", MakeDisk(c, "xvirt_" + backend)});
   argv.insert(argv.end(),
               {"--timeout", c.end == GuestCase::End::kRunning
                                 ? std::to_string(kRunningCaseSeconds)
@@ -87,14 +96,14 @@ ProcessResult RunUnderXvirt(const GuestCase& c, bool json = false) {
   return RunProcess(argv, {.timeout_seconds = 90});
 }
 
-ProcessResult RunUnderQemu(const GuestCase& c) {
+// `tag` names the disk image (one per test, so that shards never share one).
+ProcessResult RunUnderQemu(const GuestCase& c, const std::string& tag) {
   std::vector<std::string> argv = {RunfilePath("guest/run_qemu.sh"), "--append",
                                    c.cmdline};
   if (!c.input_file.empty()) {
     argv.insert(argv.end(), {"--input", RunfilePath(c.input_file)});
   }
-  if (c.disk_sectors > 0)
-    argv.insert(argv.end(), {"--disk", MakeDisk(c, "qemu")});
+  if (c.disk_sectors > 0) argv.insert(argv.end(), {"--disk", MakeDisk(c, tag)});
   if (c.end == GuestCase::End::kRunning) {
     argv.insert(argv.end(), {"--timeout", std::to_string(kRunningCaseSeconds)});
   }
@@ -102,12 +111,18 @@ ProcessResult RunUnderQemu(const GuestCase& c) {
   return RunProcess(argv, {.timeout_seconds = 90});
 }
 
-class GuestCaseTest : public ::testing::TestWithParam<GuestCase> {};
+// Each case on each backend.
+class GuestCaseTest
+    : public ::testing::TestWithParam<std::tuple<GuestCase, std::string>> {
+ protected:
+  const GuestCase& Case() const { return std::get<0>(GetParam()); }
+  const std::string& Backend() const { return std::get<1>(GetParam()); }
+};
 
 TEST_P(GuestCaseTest, UnderXvirt) {
-  XV_SKIP_WITHOUT_KVM();
-  const GuestCase& c = GetParam();
-  ProcessResult r = RunUnderXvirt(c);
+  XV_SKIP_UNLESS_BACKEND_USABLE(Backend());
+  const GuestCase& c = Case();
+  ProcessResult r = RunUnderXvirt(c, Backend());
   ASSERT_FALSE(r.timed_out) << "xvirt hung; stderr:\n" << r.err;
   ASSERT_FALSE(r.signaled) << "xvirt died of signal " << r.signal;
   std::string expected = ReadFile(RunfilePath(c.expected_file));
@@ -138,12 +153,12 @@ TEST_P(GuestCaseTest, UnderXvirt) {
 }
 
 TEST_P(GuestCaseTest, QemuPrintsWhatXvirtPrints) {
-  XV_SKIP_WITHOUT_KVM();
+  XV_SKIP_UNLESS_BACKEND_USABLE(Backend());
   if (!QemuInstalled()) GTEST_SKIP() << "qemu-system-x86_64 is not installed";
-  const GuestCase& c = GetParam();
-  ProcessResult qemu = RunUnderQemu(c);
+  const GuestCase& c = Case();
+  ProcessResult qemu = RunUnderQemu(c, "qemu_" + Backend());
   ASSERT_FALSE(qemu.timed_out) << "run_qemu.sh hung; stderr:\n" << qemu.err;
-  ProcessResult xvirt = RunUnderXvirt(c);
+  ProcessResult xvirt = RunUnderXvirt(c, Backend());
   std::string expected = ReadFile(RunfilePath(c.expected_file));
   EXPECT_TRUE(OutputMatches(c, expected, qemu.out))
       << "QEMU's serial output:\n"
@@ -169,17 +184,28 @@ TEST_P(GuestCaseTest, QemuPrintsWhatXvirtPrints) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Cases, GuestCaseTest, ::testing::ValuesIn(LoadCases()),
-                         [](const ::testing::TestParamInfo<GuestCase>& info) {
-                           return info.param.name;
-                         });
+// Named case_backend, e.g. hello_emu (gtest allows no '/' in a parameter's
+// name).
+INSTANTIATE_TEST_SUITE_P(
+    Cases, GuestCaseTest,
+    ::testing::Combine(::testing::ValuesIn(LoadCases()),
+                       ::testing::ValuesIn(TestBackends())),
+    [](const ::testing::TestParamInfo<std::tuple<GuestCase, std::string>>&
+           info) {
+      return std::get<0>(info.param).name + "_" + std::get<1>(info.param);
+    });
+
+// The tests below run xvirt on the backend their parameter names.
+class XvirtJsonTest : public ::testing::TestWithParam<std::string> {};
+class XvirtCliTest : public ::testing::TestWithParam<std::string> {};
 
 // `--json` prints one object with the documented keys, and guest output
 // moves to stderr.
-TEST(XvirtJsonTest, RunReportHasTheDocumentedKeys) {
-  XV_SKIP_WITHOUT_KVM();
+TEST_P(XvirtJsonTest, RunReportHasTheDocumentedKeys) {
+  XV_SKIP_UNLESS_BACKEND_USABLE(GetParam());
   ProcessResult r = RunProcess(
-      {RunfilePath("cli/xvirt"), "run", "hello", "--json"},
+      {RunfilePath("cli/xvirt"), "run", "hello", "--json", "--backend",
+       GetParam()},
       {.env = {{"XVIRT_GUEST_DIR",
                 RunfilePath("guest/hello.elf")
                     .substr(0, RunfilePath("guest/hello.elf").rfind('/'))}}});
@@ -187,6 +213,7 @@ TEST(XvirtJsonTest, RunReportHasTheDocumentedKeys) {
   EXPECT_EQ(r.err, ReadFile(RunfilePath("guest/testdata/hello.out")));
   ASSERT_EQ(Lines(r.out).size(), 1u);
   auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["backend"], GetParam());
   EXPECT_EQ(j["exit_code"], 0);
   EXPECT_EQ(j["stop_reason"], "debug_exit");
   EXPECT_GT(j["esn"].get<uint64_t>(), 0u);
@@ -201,32 +228,36 @@ TEST(XvirtJsonTest, RunReportHasTheDocumentedKeys) {
   EXPECT_EQ(hash.find_first_not_of("0123456789abcdef"), std::string::npos);
 }
 
-TEST(XvirtJsonTest, TimeoutAndCrashReportsToo) {
-  XV_SKIP_WITHOUT_KVM();
+TEST_P(XvirtJsonTest, TimeoutAndCrashReportsToo) {
+  XV_SKIP_UNLESS_BACKEND_USABLE(GetParam());
   ProcessResult r = RunProcess({RunfilePath("cli/xvirt"), "run",
-                                GuestPath("testcases/triple_fault"), "--json"});
+                                GuestPath("testcases/triple_fault"), "--json",
+                                "--backend", GetParam()});
   EXPECT_EQ(r.exit_status, 126);
   auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["backend"], GetParam());
   EXPECT_EQ(j["stop_reason"], "triple_fault");
   EXPECT_EQ(j["exits"]["shutdown"], 1);
   EXPECT_THAT(j["message"].get<std::string>(), HasSubstr("RIP 0x"));
 }
 
-TEST(XvirtCliTest, RunHelloByNamePrintsTheGreeting) {
-  XV_SKIP_WITHOUT_KVM();
+TEST_P(XvirtCliTest, RunHelloByNamePrintsTheGreeting) {
+  XV_SKIP_UNLESS_BACKEND_USABLE(GetParam());
   // What `./bazelw run //cli:xvirt -- run hello` does: find the bundled
   // guest through the binary's runfiles.
-  ProcessResult r = RunProcess({RunfilePath("cli/xvirt"), "run", "hello"});
+  ProcessResult r = RunProcess(
+      {RunfilePath("cli/xvirt"), "run", "hello", "--backend", GetParam()});
   EXPECT_EQ(r.exit_status, 0) << r.err;
   EXPECT_EQ(r.out, "Hello from the xvirt guest SDK!\n");
 }
 
 // kvstore waits for input with every timer masked; once its input is closed
 // nothing can wake it, and xvirt says so instead of waiting forever.
-TEST(XvirtCliTest, GuestWaitingOnClosedInputStops) {
-  XV_SKIP_WITHOUT_KVM();
-  ProcessResult r = RunProcess({RunfilePath("cli/xvirt"), "run",
-                                GuestPath("kvstore"), "--timeout", "30"});
+TEST_P(XvirtCliTest, GuestWaitingOnClosedInputStops) {
+  XV_SKIP_UNLESS_BACKEND_USABLE(GetParam());
+  ProcessResult r =
+      RunProcess({RunfilePath("cli/xvirt"), "run", GuestPath("kvstore"),
+                  "--timeout", "30", "--backend", GetParam()});
   EXPECT_EQ(r.exit_status, 126) << r.err;
   EXPECT_EQ(r.out, "kvstore: ready\n");
   EXPECT_THAT(r.err, HasSubstr("waits for an interrupt that cannot come"));
@@ -234,26 +265,36 @@ TEST(XvirtCliTest, GuestWaitingOnClosedInputStops) {
   EXPECT_LT(r.seconds, 10);
 }
 
-TEST(XvirtCliTest, SerialToFileAndInputFromAPipe) {
-  XV_SKIP_WITHOUT_KVM();
+TEST_P(XvirtCliTest, SerialToFileAndInputFromAPipe) {
+  XV_SKIP_UNLESS_BACKEND_USABLE(GetParam());
   const char* tmp = std::getenv("TEST_TMPDIR");
-  const std::string out =
-      std::string(tmp != nullptr ? tmp : "/tmp") + "/com1.txt";
-  ProcessResult r = RunProcess(
-      {RunfilePath("cli/xvirt"), "run", "hello", "--serial", "file:" + out});
+  const std::string out = std::string(tmp != nullptr ? tmp : "/tmp") +
+                          "/com1." + GetParam() + ".txt";
+  ProcessResult r =
+      RunProcess({RunfilePath("cli/xvirt"), "run", "hello", "--serial",
+                  "file:" + out, "--backend", GetParam()});
   EXPECT_EQ(r.exit_status, 0) << r.err;
   EXPECT_EQ(r.out, "");
   EXPECT_EQ(ReadFile(out), "Hello from the xvirt guest SDK!\n");
 
   // Standard input is COM1's input by default (here a file, as a shell
   // redirection or pipe would give it).
-  r = RunProcess({RunfilePath("cli/xvirt"), "run", "kvstore"},
-                 {.stdin_path = RunfilePath("guest/testdata/kvstore.in")});
+  r = RunProcess(
+      {RunfilePath("cli/xvirt"), "run", "kvstore", "--backend", GetParam()},
+      {.stdin_path = RunfilePath("guest/testdata/kvstore.in")});
   EXPECT_EQ(r.exit_status, 0) << r.err;
   EXPECT_EQ(r.out, ReadFile(RunfilePath("guest/testdata/kvstore.out")));
 }
 
-TEST(XvirtCliTest, HelpAndGuestList) {
+INSTANTIATE_TEST_SUITE_P(Backends, XvirtJsonTest,
+                         ::testing::ValuesIn(TestBackends()),
+                         [](const auto& info) { return info.param; });
+INSTANTIATE_TEST_SUITE_P(Backends, XvirtCliTest,
+                         ::testing::ValuesIn(TestBackends()),
+                         [](const auto& info) { return info.param; });
+
+// Boots no guest: on no backend.
+TEST(XvirtHelpTest, HelpAndGuestList) {
   ProcessResult help = RunProcess({RunfilePath("cli/xvirt"), "--help"});
   EXPECT_EQ(help.exit_status, 0);
   for (const char* cmd : {"run", "guests", "demo"}) {
@@ -263,7 +304,7 @@ TEST(XvirtCliTest, HelpAndGuestList) {
       RunProcess({RunfilePath("cli/xvirt"), "run", "--help"});
   EXPECT_EQ(run_help.exit_status, 0);
   for (const char* opt : {"--mem", "--disk", "--serial", "--stdin", "--cmdline",
-                          "--timeout", "--json"}) {
+                          "--timeout", "--json", "--backend"}) {
     EXPECT_THAT(run_help.out, HasSubstr(opt));
   }
   ProcessResult guests =

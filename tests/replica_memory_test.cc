@@ -1,6 +1,6 @@
-// Two or three real KVM replicas on one copy-on-write base: isolation,
-// verification (what it reports for a flipped bit), merging (checked with
-// the kernel's own accounting in /proc/self/smaps), and restore from a
+// Two or three real replicas, on every backend, on one copy-on-write base:
+// isolation, verification (what it reports for a flipped bit), merging (checked
+// with the kernel's own accounting in /proc/self/smaps), and restore from a
 // checkpoint reaching the same state as the original.
 #include <fstream>
 #include <sstream>
@@ -12,13 +12,12 @@
 #include "checkpoint/verify.h"
 #include "devices/test_sinks.h"
 #include "gtest/gtest.h"
-#include "kvm/kvm_hypervisor.h"
-#include "kvm/kvm_test_support.h"
 #include "machine/machine.h"
 #include "machine/run_loop.h"
 #include "machine/scripted_inputs.h"
 #include "memshare/page_merger.h"
 #include "tests/runfiles.h"
+#include "tests/test_backends.h"
 #include "tests/test_files.h"
 
 namespace xv {
@@ -70,7 +69,7 @@ struct Replica {
 
 constexpr uint64_t kMemory = 32ull << 20;
 
-std::unique_ptr<Replica> Boot(const Hypervisor& kvm, const std::string& guest,
+std::unique_ptr<Replica> Boot(const Hypervisor& hv, const std::string& guest,
                               const std::string& cmdline) {
   auto r = std::make_unique<Replica>();
   MachineConfig config;
@@ -81,7 +80,7 @@ std::unique_ptr<Replica> Boot(const Hypervisor& kvm, const std::string& guest,
   EXPECT_TRUE(base.ok()) << base.status();
   if (!base.ok()) return nullptr;
   config.memory_base = *base;
-  auto m = Machine::Create(kvm, config, &r->serial);
+  auto m = Machine::Create(hv, config, &r->serial);
   EXPECT_TRUE(m.ok()) << m.status();
   if (!m.ok()) return nullptr;
   r->machine = std::move(*m);
@@ -94,12 +93,12 @@ std::unique_ptr<Replica> Boot(const Hypervisor& kvm, const std::string& guest,
 }
 
 // A second replica in the same state, on the same base.
-std::unique_ptr<Replica> Fork(const Hypervisor& kvm, Replica& from) {
+std::unique_ptr<Replica> Fork(const Hypervisor& hv, Replica& from) {
   auto cp = CaptureCheckpoint(*from.machine);
   EXPECT_TRUE(cp.ok()) << cp.status();
   if (!cp.ok()) return nullptr;
   auto r = std::make_unique<Replica>();
-  auto m = RestoreCheckpoint(kvm, *cp, &r->serial);
+  auto m = RestoreCheckpoint(hv, *cp, &r->serial);
   EXPECT_TRUE(m.ok()) << m.status();
   if (!m.ok()) return nullptr;
   r->machine = std::move(*m);
@@ -122,13 +121,14 @@ absl::StatusOr<MergeStats> Merge(PageMerger& merger, Replica& a, Replica& b) {
   return merger.MergeVerified(pages);
 }
 
-TEST(ReplicaMemoryTest, ReplicasIsolatedVerifiedMergedAndStillCorrect) {
-  XV_SKIP_WITHOUT_KVM();
-  auto kvm = KvmHypervisor::Open();
-  ASSERT_TRUE(kvm.ok());
-  auto a = Boot(**kvm, "memtouch", "mib=8 passes=2");
+// On every backend (testing::TestBackends()).
+class ReplicaMemoryTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(ReplicaMemoryTest, ReplicasIsolatedVerifiedMergedAndStillCorrect) {
+  XV_OPEN_BACKEND_OR_SKIP(hv);
+  auto a = Boot(*hv, "memtouch", "mib=8 passes=2");
   ASSERT_NE(a, nullptr);
-  auto b = Fork(**kvm, *a);
+  auto b = Fork(*hv, *a);
   ASSERT_NE(b, nullptr);
   ASSERT_EQ(a->machine->memory().base(), b->machine->memory().base());
 
@@ -191,13 +191,11 @@ TEST(ReplicaMemoryTest, ReplicasIsolatedVerifiedMergedAndStillCorrect) {
   EXPECT_EQ(fresh->Root(), a->machine->page_hashes().Root());
 }
 
-TEST(ReplicaMemoryTest, GuestWritesStayInTheirReplica) {
-  XV_SKIP_WITHOUT_KVM();
-  auto kvm = KvmHypervisor::Open();
-  ASSERT_TRUE(kvm.ok());
-  auto a = Boot(**kvm, "kvstore", "");
+TEST_P(ReplicaMemoryTest, GuestWritesStayInTheirReplica) {
+  XV_OPEN_BACKEND_OR_SKIP(hv);
+  auto a = Boot(*hv, "kvstore", "");
   ASSERT_NE(a, nullptr);
-  auto b = Fork(**kvm, *a);
+  auto b = Fork(*hv, *a);
   ASSERT_NE(b, nullptr);
   PageMerger merger(a->machine->memory().base(), MergePolicy{.hot_epochs = 0});
   auto v = VerifyReplicas(*a->machine, *b->machine);
@@ -230,14 +228,12 @@ TEST(ReplicaMemoryTest, GuestWritesStayInTheirReplica) {
   EXPECT_TRUE(page_differs) << v->Describe();
 }
 
-TEST(ReplicaMemoryTest, MergedReplicasKeepRunningCorrectly) {
-  XV_SKIP_WITHOUT_KVM();
-  auto kvm = KvmHypervisor::Open();
-  ASSERT_TRUE(kvm.ok());
+TEST_P(ReplicaMemoryTest, MergedReplicasKeepRunningCorrectly) {
+  XV_OPEN_BACKEND_OR_SKIP(hv);
   const std::string session = "SET a 1\nSET b 2\nGET a\nDEL a\nGET a\nQUIT\n";
-  auto a = Boot(**kvm, "kvstore", "");
+  auto a = Boot(*hv, "kvstore", "");
   ASSERT_NE(a, nullptr);
-  auto b = Fork(**kvm, *a);
+  auto b = Fork(*hv, *a);
   ASSERT_NE(b, nullptr);
   PageMerger merger(a->machine->memory().base(), MergePolicy{});
   ScriptedInputs in_a(20'000, session), in_b(20'000, session);
@@ -264,7 +260,7 @@ TEST(ReplicaMemoryTest, MergedReplicasKeepRunningCorrectly) {
   EXPECT_EQ(cp->delta_pages.size(),
             a->machine->dirty().private_pages().Count());
   RecordingOutputSink c_out;
-  auto c = RestoreCheckpoint(**kvm, *cp, &c_out);
+  auto c = RestoreCheckpoint(*hv, *cp, &c_out);
   ASSERT_TRUE(c.ok()) << c.status();
   auto ha = a->machine->StateHash();
   auto hc = (*c)->StateHash();
@@ -272,25 +268,23 @@ TEST(ReplicaMemoryTest, MergedReplicasKeepRunningCorrectly) {
   EXPECT_EQ(*ha, *hc);
 }
 
-TEST(ReplicaMemoryTest, RestoredReplicaMatchesOriginalAndFlipsAreNamed) {
-  XV_SKIP_WITHOUT_KVM();
-  auto kvm = KvmHypervisor::Open();
-  ASSERT_TRUE(kvm.ok());
+TEST_P(ReplicaMemoryTest, RestoredReplicaMatchesOriginalAndFlipsAreNamed) {
+  XV_OPEN_BACKEND_OR_SKIP(hv);
   const std::string session = "SET k v\nGET k\nCOUNT\nQUIT\n";
   // A first run finds the length of the session, to checkpoint mid-way.
-  auto probe = Boot(**kvm, "kvstore", "");
+  auto probe = Boot(*hv, "kvstore", "");
   ASSERT_NE(probe, nullptr);
   ScriptedInputs in_probe(20'000, session);
   const uint64_t total = RunTo(*probe, in_probe, UINT64_MAX).esn;
   ASSERT_GT(total, 20u);
-  auto a = Boot(**kvm, "kvstore", "");
+  auto a = Boot(*hv, "kvstore", "");
   ASSERT_NE(a, nullptr);
   ScriptedInputs in_a(20'000, session);
   RunResult mid = RunTo(*a, in_a, total / 2);
   ASSERT_EQ(mid.reason, StopReason::kStopPoint) << mid.message;
   // C is built from a checkpoint of A mid-session; both then get the same
   // inputs (the script's remainder) and must end in the same state.
-  auto c = Fork(**kvm, *a);
+  auto c = Fork(*hv, *a);
   ASSERT_NE(c, nullptr);
   EXPECT_EQ(c->machine->esn(), a->machine->esn());
   ScriptedInputs in_c = in_a;
@@ -317,6 +311,10 @@ TEST(ReplicaMemoryTest, RestoredReplicaMatchesOriginalAndFlipsAreNamed) {
   EXPECT_FALSE(c->serial.SerialText().empty());
   EXPECT_TRUE(a->serial.SerialText().ends_with(c->serial.SerialText()));
 }
+
+INSTANTIATE_TEST_SUITE_P(Backends, ReplicaMemoryTest,
+                         ::testing::ValuesIn(testing::TestBackends()),
+                         [](const auto& info) { return info.param; });
 
 }  // namespace
 }  // namespace xv

@@ -1,13 +1,16 @@
 // `xvirt replicate` as a user runs it: the output of `run`, the JSON keys,
-// and an injected fault detected and recovered.
+// and an injected fault detected and recovered. On every backend
+// (tests/test_backends.h), each through its own `--backend`; a backend not
+// usable here is skipped with the reason.
 #include <string>
+#include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "kvm/kvm_test_support.h"
 #include "nlohmann/json.hpp"
 #include "tests/runfiles.h"
 #include "tests/subprocess.h"
+#include "tests/test_backends.h"
 #include "tests/test_files.h"
 
 namespace xv {
@@ -21,14 +24,26 @@ using xv::testing::RunProcess;
 
 std::string Xvirt() { return RunfilePath("cli/xvirt"); }
 
-TEST(ReplicateCliTest, SameOutputAsRunAndTheReplicationReport) {
-  XV_SKIP_WITHOUT_KVM();
+// The parameter is the backend; Run() runs xvirt with `--backend` set to it.
+class ReplicateCliTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override { XV_SKIP_UNLESS_BACKEND_USABLE(GetParam()); }
+
+  xv::testing::ProcessResult Run(
+      std::vector<std::string> args,
+      const xv::testing::ProcessOptions& options = {}) const {
+    args.insert(args.begin(), Xvirt());
+    args.insert(args.end(), {"--backend", GetParam()});
+    return RunProcess(args, options);
+  }
+};
+
+TEST_P(ReplicateCliTest, SameOutputAsRunAndTheReplicationReport) {
   const std::string input = RunfilePath("guest/testdata/kvstore.in");
-  auto run =
-      RunProcess({Xvirt(), "run", GuestPath("kvstore")}, {.stdin_path = input});
-  auto rep = RunProcess({Xvirt(), "replicate", GuestPath("kvstore"),
-                         "--checkpoint-every", "100", "--json"},
-                        {.stdin_path = input});
+  auto run = Run({"run", GuestPath("kvstore")}, {.stdin_path = input});
+  auto rep = Run({"replicate", GuestPath("kvstore"), "--checkpoint-every",
+                  "100", "--json"},
+                 {.stdin_path = input});
   ASSERT_EQ(run.exit_status, 0) << run.err;
   ASSERT_EQ(rep.exit_status, 0) << rep.err;
   // With --json the guest's output goes to stderr, as for `run --json`.
@@ -36,6 +51,7 @@ TEST(ReplicateCliTest, SameOutputAsRunAndTheReplicationReport) {
   EXPECT_EQ(run.out, ReadText(RunfilePath("guest/testdata/kvstore.out")));
   auto j = nlohmann::json::parse(rep.out, nullptr, false);
   ASSERT_FALSE(j.is_discarded()) << rep.out;
+  EXPECT_EQ(j["backend"], GetParam());
   for (const char* key :
        {"exit_code", "esn", "final_state_hash", "checkpoints_verified",
         "outputs_released", "divergences"}) {
@@ -48,8 +64,7 @@ TEST(ReplicateCliTest, SameOutputAsRunAndTheReplicationReport) {
 
 // A fault is detected, a third replica votes the faulty one out, and the
 // run goes on to the clean output; the report says what happened.
-TEST(ReplicateCliTest, AnInjectedFaultIsRecovered) {
-  XV_SKIP_WITHOUT_KVM();
+TEST_P(ReplicateCliTest, AnInjectedFaultIsRecovered) {
   const std::string input = RunfilePath("guest/testdata/kvstore.in");
   const std::string clean = ReadText(RunfilePath("guest/testdata/kvstore.out"));
   struct Case {
@@ -62,11 +77,11 @@ TEST(ReplicateCliTest, AnInjectedFaultIsRecovered) {
        {Case{"mem:0x1a5000:3@60:follower", "0x1a5000 bit 3 flipped at ESN 60",
              "checkpoint_mismatch", "follower"},
         Case{"hang@60:leader", "hang injected at ESN 60", "hang", "leader"}}) {
-    const std::string out = xv::testing::TempPath("replicate_fault.out");
-    auto rep = RunProcess({Xvirt(), "replicate", GuestPath("kvstore"),
-                           "--checkpoint-every", "20", "--hang-timeout", "0.3",
-                           "--inject", c.spec, "--stdin", input, "--serial",
-                           "file:" + out, "--json"});
+    const std::string out =
+        xv::testing::TempPath(GetParam() + "_replicate_fault.out");
+    auto rep = Run({"replicate", GuestPath("kvstore"), "--checkpoint-every",
+                    "20", "--hang-timeout", "0.3", "--inject", c.spec,
+                    "--stdin", input, "--serial", "file:" + out, "--json"});
     EXPECT_EQ(rep.exit_status, 0) << c.spec << "\n" << rep.err;
     EXPECT_THAT(rep.err, HasSubstr(c.injected));
     EXPECT_THAT(rep.err, HasSubstr("is voted out"));
@@ -82,20 +97,18 @@ TEST(ReplicateCliTest, AnInjectedFaultIsRecovered) {
     EXPECT_TRUE(j["fail_safe"].is_null());
   }
 
-  auto bad = RunProcess(
-      {Xvirt(), "replicate", GuestPath("kvstore"), "--inject", "flip@3"});
+  auto bad = Run({"replicate", GuestPath("kvstore"), "--inject", "flip@3"});
   EXPECT_EQ(bad.exit_status, 2);
   EXPECT_THAT(bad.err, HasSubstr("fault 'flip@3'"));
-  auto bad_timeout = RunProcess(
-      {Xvirt(), "replicate", GuestPath("kvstore"), "--hang-timeout", "0"});
+  auto bad_timeout =
+      Run({"replicate", GuestPath("kvstore"), "--hang-timeout", "0"});
   EXPECT_EQ(bad_timeout.exit_status, 2);
   EXPECT_THAT(bad_timeout.err, HasSubstr("hang-timeout"));
 }
 
 // The demo tells the whole story, and fails if the story goes wrong.
-TEST(ReplicateCliTest, DemoShowsAFaultDetectedVotedOutAndRecovered) {
-  XV_SKIP_WITHOUT_KVM();
-  auto demo = RunProcess({Xvirt(), "demo"});
+TEST_P(ReplicateCliTest, DemoShowsAFaultDetectedVotedOutAndRecovered) {
+  auto demo = Run({"demo"});
   ASSERT_EQ(demo.exit_status, 0) << demo.out << demo.err;
   EXPECT_THAT(demo.out, HasSubstr("BYE commands=8 keys=1"));
   EXPECT_THAT(demo.out, HasSubstr("voted out: the leader; recovered in"));
@@ -103,6 +116,10 @@ TEST(ReplicateCliTest, DemoShowsAFaultDetectedVotedOutAndRecovered) {
                                   "nothing unverified was released"));
   EXPECT_THAT(demo.out, HasSubstr("rebuilt from the checkpoint"));
 }
+
+INSTANTIATE_TEST_SUITE_P(Backends, ReplicateCliTest,
+                         ::testing::ValuesIn(xv::testing::TestBackends()),
+                         [](const auto& info) { return info.param; });
 
 }  // namespace
 }  // namespace xv

@@ -1,7 +1,7 @@
-// Two replicas of a live run of real guests on KVM: every bundled guest produces the
-// output of a plain run, with checkpoints verified along the way; a fault
-// injected into either replica is masked, or detected and recovered by a
-// third replica and a vote, with the fault-free output.
+// Two replicas of a live run of real guests on every backend: every bundled
+// guest produces the output of a plain run, with checkpoints verified along the
+// way; a fault injected into either replica is masked, or detected and
+// recovered by a third replica and a vote, with the fault-free output.
 #include "replica/replicated_run.h"
 
 #include <sys/stat.h>
@@ -9,11 +9,11 @@
 #include <filesystem>
 #include <random>
 #include <thread>
+#include <tuple>
 
 #include "devices/disk_image.h"
 #include "devices/serial_backend.h"
 #include "gtest/gtest.h"
-#include "kvm/kvm_test_support.h"
 #include "replay/machine_replayer.h"
 #include "replica/fault_spec.h"
 #include "tests/runfiles.h"
@@ -49,8 +49,8 @@ struct RunOutput {
   int exit_status = -1;
 };
 
-// One run of `c`, plain or replicated, with a fresh copy of its disk.
-RunOutput RunCase(const Case& c, bool replicated,
+// One run of `c` on `hv`, plain or replicated, with a fresh copy of its disk.
+RunOutput RunCase(const Hypervisor& hv, const Case& c, bool replicated,
                   std::optional<FaultSpec> inject = std::nullopt,
                   double hang_timeout_seconds = 2,
                   std::vector<FaultSpec> also_inject = {},
@@ -95,8 +95,6 @@ RunOutput RunCase(const Case& c, bool replicated,
   auto serial = OpenSerialBackend(spec);
   EXPECT_TRUE(serial.ok()) << serial.status();
   LiveEnvironment env(std::move(*serial), std::move(disk));
-  auto kvm = testing::OpenTestBackend("kvm");
-  EXPECT_TRUE(kvm.ok());
   MachineConfig config;
   config.memory_bytes = 64ull << 20;
   config.platform.disk_sectors = env.disk_sectors();
@@ -120,15 +118,15 @@ RunOutput RunCase(const Case& c, bool replicated,
                       .cmdline = c.cmdline}};
       options.record->options.checkpoint_interval = c.checkpoint_every;
     }
-    auto r = RunReplicated(**kvm, config, kernel, c.guest,
-                           {.cmdline = c.cmdline}, env, options);
+    auto r = RunReplicated(hv, config, kernel, c.guest, {.cmdline = c.cmdline},
+                           env, options);
     EXPECT_TRUE(r.ok()) << r.status();
     if (r.ok()) {
       run.exit_status = r->result.exit_status;
       run.replicated = *r;
     }
   } else {
-    auto m = Machine::Create(**kvm, config, &env);
+    auto m = Machine::Create(hv, config, &env);
     EXPECT_TRUE(m.ok());
     EXPECT_TRUE(
         (*m)->BootMultiboot(kernel, c.guest, {.cmdline = c.cmdline}).ok());
@@ -144,13 +142,15 @@ RunOutput RunCase(const Case& c, bool replicated,
   return run;
 }
 
-class ReplicatedRunTest : public ::testing::TestWithParam<Case> {};
+// A case on a backend (testing::TestBackends()).
+class ReplicatedRunTest
+    : public ::testing::TestWithParam<std::tuple<Case, std::string>> {};
 
 TEST_P(ReplicatedRunTest, SameOutputAsAPlainRunWithCheckpointsVerified) {
-  XV_SKIP_WITHOUT_KVM();
-  const Case& c = GetParam();
-  RunOutput plain = RunCase(c, /*replicated=*/false);
-  RunOutput rep = RunCase(c, /*replicated=*/true);
+  XV_OPEN_NAMED_BACKEND_OR_SKIP(hv, std::get<1>(GetParam()));
+  const Case& c = std::get<0>(GetParam());
+  RunOutput plain = RunCase(*hv, c, /*replicated=*/false);
+  RunOutput rep = RunCase(*hv, c, /*replicated=*/true);
   ASSERT_TRUE(rep.replicated);
   EXPECT_FALSE(rep.replicated->fail_safe) << *rep.replicated->fail_safe;
   EXPECT_TRUE(rep.replicated->divergences.empty())
@@ -199,6 +199,10 @@ bool ExpectMaskedOrRecovered(const RunOutput& clean, const RunOutput& rep,
   return !o.divergences.empty();
 }
 
+// The other suites run on every backend (testing::TestBackends()).
+class ReplicatedRunFaultTest : public ::testing::TestWithParam<std::string> {};
+class ReplicatedRunRecordTest : public ::testing::TestWithParam<std::string> {};
+
 const Case kKvstore{.label = "kvstore_fault",
                     .guest = "kvstore",
                     .input = ReadText(RunfilePath("guest/testdata/kvstore.in")),
@@ -207,9 +211,9 @@ const Case kKvstore{.label = "kvstore_fault",
 // Faults in the leader and in the follower, in registers and in memory,
 // before the first checkpoint (ESN 30 < 50) and after two (ESN 120), a hang
 // and a crash in each: every one is masked, or detected and recovered.
-TEST(ReplicatedRunFaultTest, EachFaultIsMaskedOrRecoveredWithTheCleanOutput) {
-  XV_SKIP_WITHOUT_KVM();
-  const RunOutput clean = RunCase(kKvstore, false);
+TEST_P(ReplicatedRunFaultTest, EachFaultIsMaskedOrRecoveredWithTheCleanOutput) {
+  XV_OPEN_BACKEND_OR_SKIP(hv);
+  const RunOutput clean = RunCase(*hv, kKvstore, false);
   ASSERT_FALSE(clean.output.empty());
   struct Expectation {
     const char* spec;
@@ -225,7 +229,7 @@ TEST(ReplicatedRunFaultTest, EachFaultIsMaskedOrRecoveredWithTheCleanOutput) {
   int detected = 0;
   for (const Expectation& e : faults) {
     const FaultSpec fault = Fault(e.spec);
-    const RunOutput rep = RunCase(kKvstore, true, fault, 0.5);
+    const RunOutput rep = RunCase(*hv, kKvstore, true, fault, 0.5);
     const bool d = ExpectMaskedOrRecovered(clean, rep, fault);
     if (e.must_detect) {
       EXPECT_TRUE(d) << e.spec << " went unnoticed";
@@ -241,9 +245,9 @@ TEST(ReplicatedRunFaultTest, EachFaultIsMaskedOrRecoveredWithTheCleanOutput) {
 // input where the correct follower's UART has no room. The follower is
 // right each time; the third replica must side with it, and the bytes the
 // leader had taken must reach the guest all the same.
-TEST(ReplicatedRunFaultTest,
-     LeaderFaultsThatTheFollowerCannotFollowAreRecovered) {
-  XV_SKIP_WITHOUT_KVM();
+TEST_P(ReplicatedRunFaultTest,
+       LeaderFaultsThatTheFollowerCannotFollowAreRecovered) {
+  XV_OPEN_BACKEND_OR_SKIP(hv);
   const Case compute{.label = "compute_leader",
                      .guest = "compute",
                      .cmdline = "mib=1",
@@ -259,9 +263,9 @@ TEST(ReplicatedRunFaultTest,
                            Step{&compute, "reg:rip:26@98:follower"},
                            Step{&kKvstore, "reg:rip:26@134:follower"},
                            Step{&kKvstore, "reg:r9:4@249:follower"}}) {
-    const RunOutput clean = RunCase(*step.c, false);
+    const RunOutput clean = RunCase(*hv, *step.c, false);
     const FaultSpec fault = Fault(step.spec);
-    const RunOutput rep = RunCase(*step.c, true, fault);
+    const RunOutput rep = RunCase(*hv, *step.c, true, fault);
     EXPECT_TRUE(ExpectMaskedOrRecovered(clean, rep, fault)) << step.spec;
   }
 }
@@ -270,15 +274,15 @@ TEST(ReplicatedRunFaultTest,
 // 30 ms, through the hang, its detection and the recovery: the promoted
 // follower takes every byte the hung leader had taken but not passed on,
 // and kvstore answers every command exactly once.
-TEST(ReplicatedRunFaultTest, InputArrivingDuringRecoveryIsNotLost) {
-  XV_SKIP_WITHOUT_KVM();
+TEST_P(ReplicatedRunFaultTest, InputArrivingDuringRecoveryIsNotLost) {
+  XV_OPEN_BACKEND_OR_SKIP(hv);
   Case paced = kKvstore;
   paced.label = "kvstore_paced";
   paced.input_line_ms = 30;
-  const RunOutput clean = RunCase(paced, false);
+  const RunOutput clean = RunCase(*hv, paced, false);
   for (const char* spec : {"hang@60:leader", "crash@60:leader"}) {
     const FaultSpec fault = Fault(spec);
-    const RunOutput rep = RunCase(paced, true, fault, 0.3);
+    const RunOutput rep = RunCase(*hv, paced, true, fault, 0.3);
     EXPECT_TRUE(ExpectMaskedOrRecovered(clean, rep, fault)) << spec;
     EXPECT_EQ(rep.output, ReadText(RunfilePath("guest/testdata/kvstore.out")))
         << spec;
@@ -290,14 +294,14 @@ TEST(ReplicatedRunFaultTest, InputArrivingDuringRecoveryIsNotLost) {
 // one after the other are each recovered in turn.) The run stops fail-safe, and
 // what was released is a prefix of the fault-free output, nothing the faulty
 // replicas produced.
-TEST(ReplicatedRunFaultTest, NoMajorityStopsFailSafeWithAVerifiedPrefix) {
-  XV_SKIP_WITHOUT_KVM();
-  const RunOutput clean = RunCase(kKvstore, false);
+TEST_P(ReplicatedRunFaultTest, NoMajorityStopsFailSafeWithAVerifiedPrefix) {
+  XV_OPEN_BACKEND_OR_SKIP(hv);
+  const RunOutput clean = RunCase(*hv, kKvstore, false);
   for (auto [first, second] :
        {std::pair{"mem:0x1a5000:0@120:leader", "mem:0x1a5000:1@120:follower"},
         std::pair{"reg:rsp:3@100:leader", "reg:rsp:4@100:follower"}}) {
     const RunOutput rep =
-        RunCase(kKvstore, true, Fault(first), 0.5, {Fault(second)});
+        RunCase(*hv, kKvstore, true, Fault(first), 0.5, {Fault(second)});
     ASSERT_TRUE(rep.replicated);
     const ReplicatedOutcome& o = *rep.replicated;
     EXPECT_TRUE(o.fail_safe) << first << " + " << second;
@@ -314,19 +318,19 @@ TEST(ReplicatedRunFaultTest, NoMajorityStopsFailSafeWithAVerifiedPrefix) {
 // Disk writes pass the gate too: through a hung leader voted out (its
 // pending writes dropped, the follower's released), the image ends exactly
 // as after a plain run, every write applied once and in order.
-TEST(ReplicatedRunFaultTest, DiskImageEndsAsAfterAPlainRun) {
-  XV_SKIP_WITHOUT_KVM();
+TEST_P(ReplicatedRunFaultTest, DiskImageEndsAsAfterAPlainRun) {
+  XV_OPEN_BACKEND_OR_SKIP(hv);
   const Case disk{.label = "disk_fault",
                   .guest = "disk",
                   .cmdline = "sectors=16",
                   .disk_bytes = 1 << 20,
                   .checkpoint_every = 200};
-  const RunOutput clean = RunCase(disk, false);
+  const RunOutput clean = RunCase(*hv, disk, false);
   ASSERT_EQ(clean.disk.size(), 1u << 20);
   for (const char* spec :
        {"hang@3000:leader", "mem:0x1a5000:1@2000:follower"}) {
     const FaultSpec fault = Fault(spec);
-    const RunOutput rep = RunCase(disk, true, fault, 0.3);
+    const RunOutput rep = RunCase(*hv, disk, true, fault, 0.3);
     EXPECT_TRUE(ExpectMaskedOrRecovered(clean, rep, fault)) << spec;
     EXPECT_TRUE(rep.disk == clean.disk) << spec << ": the images differ";
   }
@@ -336,10 +340,8 @@ TEST(ReplicatedRunFaultTest, DiskImageEndsAsAfterAPlainRun) {
 // with every output, checkpoint and the end checked — after a recovery
 // that cut and re-queued a hung leader's inputs, and after a fail-safe stop
 // (then up to the last verified checkpoint).
-TEST(ReplicatedRunRecordTest, TheVerifiedLogReplays) {
-  XV_SKIP_WITHOUT_KVM();
-  auto kvm = testing::OpenTestBackend("kvm");
-  ASSERT_TRUE(kvm.ok());
+TEST_P(ReplicatedRunRecordTest, TheVerifiedLogReplays) {
+  XV_OPEN_BACKEND_OR_SKIP(hv);
   struct Step {
     const char* label;
     std::optional<FaultSpec> fault;
@@ -352,10 +354,10 @@ TEST(ReplicatedRunRecordTest, TheVerifiedLogReplays) {
                                 {Fault("reg:rsp:4@100:follower")}}}) {
     const std::string log = TempPath(std::string(step.label) + ".xvlog");
     const RunOutput rep =
-        RunCase(kKvstore, true, step.fault, 0.3, step.also, log);
+        RunCase(*hv, kKvstore, true, step.fault, 0.3, step.also, log);
     ASSERT_TRUE(rep.replicated);
     ASSERT_TRUE(rep.replicated->recorded) << step.label;
-    auto replay = ReplayLog(**kvm, log, {});
+    auto replay = ReplayLog(*hv, log, {});
     ASSERT_TRUE(replay.ok()) << step.label << ": " << replay.status();
     EXPECT_FALSE(replay->divergence) << step.label;
     if (rep.replicated->fail_safe) {
@@ -371,31 +373,42 @@ TEST(ReplicatedRunRecordTest, TheVerifiedLogReplays) {
 
 INSTANTIATE_TEST_SUITE_P(
     BundledGuests, ReplicatedRunTest,
-    ::testing::Values(
-        Case{.label = "hello", .guest = "hello", .checkpoint_every = 8},
-        Case{.label = "compute", .guest = "compute", .cmdline = "mib=4"},
-        Case{.label = "kvstore",
-             .guest = "kvstore",
-             .input = ReadText(RunfilePath("guest/testdata/kvstore.in"))},
-        Case{.label = "disk",
-             .guest = "disk",
-             .cmdline = "sectors=16",
-             .disk_bytes = 1 << 20,
-             .checkpoint_every = 200},
-        Case{.label = "timer", .guest = "timer", .cmdline = "ticks=20"},
-        // Checkpoints by time only: the leader chooses them, the follower
-        // learns them from the log.
-        Case{.label = "timer_every_50ms",
-             .guest = "timer",
-             .cmdline = "ticks=30",
-             .checkpoint_every = 0,
-             .checkpoint_ms = 50},
-        Case{.label = "memtouch",
-             .guest = "memtouch",
-             .cmdline = "mib=8 passes=2",
-             .checkpoint_every = 20},
-        Case{.label = "vro", .guest = "vro"}),
-    [](const auto& info) { return info.param.label; });
+    ::testing::Combine(
+        ::testing::Values(
+            Case{.label = "hello", .guest = "hello", .checkpoint_every = 8},
+            Case{.label = "compute", .guest = "compute", .cmdline = "mib=4"},
+            Case{.label = "kvstore",
+                 .guest = "kvstore",
+                 .input = ReadText(RunfilePath("guest/testdata/kvstore.in"))},
+            Case{.label = "disk",
+                 .guest = "disk",
+                 .cmdline = "sectors=16",
+                 .disk_bytes = 1 << 20,
+                 .checkpoint_every = 200},
+            Case{.label = "timer", .guest = "timer", .cmdline = "ticks=20"},
+            // Checkpoints by time only: the leader chooses them, the follower
+            // learns them from the log.
+            Case{.label = "timer_every_50ms",
+                 .guest = "timer",
+                 .cmdline = "ticks=30",
+                 .checkpoint_every = 0,
+                 .checkpoint_ms = 50},
+            Case{.label = "memtouch",
+                 .guest = "memtouch",
+                 .cmdline = "mib=8 passes=2",
+                 .checkpoint_every = 20},
+            Case{.label = "vro", .guest = "vro"}),
+        ::testing::ValuesIn(testing::TestBackends())),
+    [](const auto& info) {
+      return std::get<0>(info.param).label + "_" + std::get<1>(info.param);
+    });
+
+INSTANTIATE_TEST_SUITE_P(Backends, ReplicatedRunFaultTest,
+                         ::testing::ValuesIn(testing::TestBackends()),
+                         [](const auto& info) { return info.param; });
+INSTANTIATE_TEST_SUITE_P(Backends, ReplicatedRunRecordTest,
+                         ::testing::ValuesIn(testing::TestBackends()),
+                         [](const auto& info) { return info.param; });
 
 }  // namespace
 }  // namespace xv

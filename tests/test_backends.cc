@@ -1,5 +1,8 @@
 #include "tests/test_backends.h"
 
+#include <map>
+#include <mutex>
+
 #include "emu/emu_loader.h"
 #include "kvm/kvm_hypervisor.h"
 
@@ -16,6 +19,17 @@ absl::StatusOr<std::unique_ptr<Hypervisor>> OpenTestBackend(
   }
   if (name == "emu") return LoadEmuHypervisor();
   return absl::InvalidArgumentError("no backend named " + name);
+}
+
+absl::Status TestBackendUsable(const std::string& name) {
+  static std::mutex mu;
+  static auto* known = new std::map<std::string, absl::Status>;
+  std::lock_guard<std::mutex> lock(mu);
+  auto it = known->find(name);
+  if (it == known->end()) {
+    it = known->emplace(name, OpenTestBackend(name).status()).first;
+  }
+  return it->second;
 }
 
 }  // namespace xv::testing
