@@ -73,11 +73,18 @@ std::string KernelName(const std::string& path) {
 
 absl::StatusOr<ReplicatedOutcome> RunGuestReplicated(
     const RunSettings& settings, RunController* controller,
-    ReplicaOptions options) {
+    ReplicaOptions options, std::string_view follower_backend) {
   auto setup = PrepareLiveRun(settings);
   if (!setup.ok()) return setup.status();
   auto hypervisor = OpenBackend(settings.backend);
   if (!hypervisor.ok()) return hypervisor.status();
+  std::unique_ptr<Hypervisor> follower;
+  if (!follower_backend.empty()) {
+    auto opened = OpenBackend(follower_backend);
+    if (!opened.ok()) return opened.status();
+    follower = std::move(*opened);
+    options.follower_hypervisor = follower.get();
+  }
   options.timeout_seconds = settings.timeout_seconds;
   if (options.record) {
     RecordedMachine& m = options.record->machine;

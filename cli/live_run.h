@@ -49,9 +49,11 @@ absl::StatusOr<LiveRunOutcome> RunGuestLive(
 
 // `xvirt replicate`: the same run as two replicas (replica/replicated_run.h);
 // the run's timeout applies to the leader.
+// `follower_backend` (a --backend value; empty: the leader's) runs the
+// follower.
 absl::StatusOr<ReplicatedOutcome> RunGuestReplicated(
     const RunSettings& settings, RunController* controller,
-    ReplicaOptions options);
+    ReplicaOptions options, std::string_view follower_backend = "");
 
 }  // namespace xv::cli
 

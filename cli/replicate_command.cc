@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "absl/strings/str_format.h"
+#include "cli/backend_choice.h"
 #include "cli/commands.h"
 #include "cli/live_run.h"
 #include "cli/replica_settings.h"
@@ -57,6 +58,10 @@ const CommandSpec& ReplicateCommandSpec() {
          "write the verified nondeterminism log to LOG ('xvirt replay LOG' "
          "replays it); a run that stops fail-safe is logged up to its last "
          "verified checkpoint"});
+    s.options.push_back(
+        {"follower-backend", "B",
+         "run the follower on backend B (auto, kvm or emu; default: the "
+         "leader's --backend): two CPU implementations check each other"});
     s.options.push_back(
         {"inject", "SPEC",
          "inject one fault: reg:REG:BIT@ESN, mem:GPA:BIT@ESN, hang@ESN or "
@@ -122,7 +127,18 @@ int ReplicateCommand(const Invocation& inv) {
   };
   RunController controller;
   StopSignals signals(&controller);
-  auto outcome = RunGuestReplicated(*settings, &controller, options);
+  const std::string follower_backend =
+      args->Get("follower-backend").value_or("");
+  if (args->Has("follower-backend")) {
+    if (!ValidateBackendChoice(follower_backend).ok()) {
+      return Fail(kExitUsage,
+                  absl::StrFormat("--follower-backend: '%s' is not one of %s",
+                                  follower_backend, kBackendChoices),
+                  json);
+    }
+  }
+  auto outcome =
+      RunGuestReplicated(*settings, &controller, options, follower_backend);
   if (!outcome.ok()) return Fail(kExitCannotRun, outcome.status(), json);
   const RunResult& r = outcome->result;
   if (outcome->injected) {
@@ -149,6 +165,7 @@ int ReplicateCommand(const Invocation& inv) {
     j["output_latency_us"] = {
         {"median", outcome->output_latency.median_ns / 1000.0},
         {"p99", outcome->output_latency.p99_ns / 1000.0}};
+    j["follower_backend"] = outcome->follower_backend;
     j["divergences"] = DivergencesJson(*outcome);
     j["fail_safe"] = outcome->fail_safe
                          ? nlohmann::ordered_json(*outcome->fail_safe)

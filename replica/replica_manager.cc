@@ -137,7 +137,10 @@ absl::Status ReplicaManager::StartFollower() {
   if (!start.ok()) return start.status();
   replicas_.follower = NewReplica("B");
   Replica& follower = *replicas_.follower;
-  auto b = RestoreCheckpoint(hypervisor_, *start, follower.sink.get());
+  const Hypervisor& backend = options_.follower_hypervisor != nullptr
+                                  ? *options_.follower_hypervisor
+                                  : hypervisor_;
+  auto b = RestoreCheckpoint(backend, *start, follower.sink.get());
   if (!b.ok()) return b.status();
   follower.machine = std::move(*b);
   follower.sink->set_machine(follower.machine.get());

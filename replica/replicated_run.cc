@@ -34,7 +34,13 @@ absl::StatusOr<ReplicatedOutcome> RunReplicated(
                                        options, controller);
   if (absl::Status s = run.Start(kernel, kernel_name, boot); !s.ok()) return s;
   absl::StatusOr<ReplicatedOutcome> outcome = run.Run();
-  if (outcome.ok()) outcome->backend = std::string(hypervisor.name());
+  if (outcome.ok()) {
+    outcome->backend = std::string(hypervisor.name());
+    outcome->follower_backend = std::string(
+        (options.follower_hypervisor != nullptr ? *options.follower_hypervisor
+                                                : hypervisor)
+            .name());
+  }
   return outcome;
 }
 

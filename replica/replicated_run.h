@@ -67,6 +67,11 @@ struct ReplicaOptions {
   std::function<void(const std::string&)> on_event;
   // Write the verified nondeterminism log to a file (`replicate --record`).
   std::optional<ReplicaRecording> record;
+  // The follower's CPU backend (must outlive the run); unset: the
+  // leader's. Another backend is design diversity: the pair then also
+  // catches a fault of one CPU implementation. Third replicas and
+  // replacements run on the leader's backend.
+  const Hypervisor* follower_hypervisor = nullptr;
 };
 
 enum class DivergenceTrigger {
@@ -94,8 +99,9 @@ struct DivergenceEvent {
 };
 
 struct ReplicatedOutcome {
-  // The backend the replicas ran on ("kvm").
+  // The backend the replicas ran on ("kvm"), and the follower's.
   std::string backend;
+  std::string follower_backend;
   RunResult result;  // the (last) leader's run
   ExitStats stats;   // the (last) leader's exits
   uint64_t checkpoints_verified = 0;
