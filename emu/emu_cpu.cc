@@ -970,9 +970,11 @@ absl::Status EmuCpu::Apply(
   }
   if (absl::Status s = layout_->LoadSegments(uc, segments); !s.ok()) return s;
   if (absl::Status s = WriteArchRegisters(uc, arch); !s.ok()) return s;
-  // Code translated for the old state is keyed by flags QEMU recomputes;
-  // drop it all anyway, and the exit points with it (RAM may differ too).
-  uc_ctl_flush_tlb(uc);
+  // Code translated for the old state is keyed by flags QEMU recomputes,
+  // but RAM may hold other code now: drop what was translated from it, and
+  // the exit points with it. (Not uc_ctl_flush_tlb: in 2.0.1 that is
+  // tb_flush, which clears the whole 1 GiB code buffer, touching all of
+  // it.)
   uc_ctl_remove_cache(uc, 0, memory_.size());
   ForgetCodeAt(0, memory_.size());
   for (uc_hook h : hooks_to_delete_) uc_hook_del(uc, h);
