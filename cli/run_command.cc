@@ -25,7 +25,10 @@ const CommandSpec& RunCommandSpec() {
           "0xf4. xvirt then exits with the value written. Other endings:\n"
           "124 timeout, 126 the guest crashed (triple fault, an instruction\n"
           "the backend cannot run) or halted forever, 125 xvirt could not\n"
-          "run it, 130 interrupted.",
+          "run it, 130 interrupted. A guest access to guest-physical\n"
+          "memory outside RAM reads all ones and writes nothing on the kvm\n"
+          "backend (an unassigned address); the emu backend stops the run\n"
+          "there with 126.",
       .options = RunOptionSpecs(),
       .min_positional = 1,
       .max_positional = 1,

@@ -1052,29 +1052,52 @@ void EmuCpu::MarkPagingStructures(DirtyBitmap& pages) const {
   auto mark = [&](uint64_t gpa) {
     if (gpa < memory_.size()) pages.Set(gpa / kPageSize);
   };
-  if (!four_level) {
-    mark(paging->cr3 & ~uint64_t{0xfff});  // the top table only
+  constexpr uint64_t kAddr = 0x000ffffffffff000;
+  if (!four_level && !(paging->cr4 & kCr4Pae)) {
+    // 32-bit paging: the directory and its page tables (not 4 MiB pages).
+    const uint64_t pd = paging->cr3 & 0xfffff000;
+    mark(pd);
+    if (pd + kPageSize > memory_.size()) return;
+    const auto* pde =
+        reinterpret_cast<const uint32_t*>(memory_.PageData(pd / kPageSize));
+    for (int i = 0; i < 1024; ++i) {
+      const bool large = (pde[i] & 0x80) && (paging->cr4 & (1u << 4));
+      if ((pde[i] & 1) && !large) mark(pde[i] & 0xfffff000);
+    }
     return;
   }
-  constexpr uint64_t kAddr = 0x000ffffffffff000;
   auto entries = [&](uint64_t table) -> std::span<const uint64_t> {
     if (table + kPageSize > memory_.size()) return {};
     return {
         reinterpret_cast<const uint64_t*>(memory_.PageData(table / kPageSize)),
         512};
   };
+  // A page directory's tables (not 2 MiB pages).
+  auto mark_directory = [&](uint64_t pd) {
+    mark(pd);
+    for (uint64_t e2 : entries(pd)) {
+      if ((e2 & 1) && !(e2 & 0x80)) mark(e2 & kAddr);
+    }
+  };
+  if (!four_level) {
+    // PAE: four PDPTEs at CR3 (32-byte aligned), each a directory.
+    const uint64_t pdpt = paging->cr3 & 0xffffffe0;
+    mark(pdpt);
+    if (pdpt + 32 > memory_.size()) return;
+    uint64_t pdpte[4];
+    std::memcpy(pdpte, memory_.host_span().data() + pdpt, sizeof pdpte);
+    for (uint64_t e3 : pdpte) {
+      if (e3 & 1) mark_directory(e3 & kAddr);
+    }
+    return;
+  }
   const uint64_t pml4 = paging->cr3 & kAddr;
   mark(pml4);
   for (uint64_t e4 : entries(pml4)) {
     if (!(e4 & 1)) continue;
     mark(e4 & kAddr);
     for (uint64_t e3 : entries(e4 & kAddr)) {
-      if (!(e3 & 1) || (e3 & 0x80)) continue;
-      mark(e3 & kAddr);
-      for (uint64_t e2 : entries(e3 & kAddr)) {
-        if (!(e2 & 1) || (e2 & 0x80)) continue;
-        mark(e2 & kAddr);
-      }
+      if ((e3 & 1) && !(e3 & 0x80)) mark_directory(e3 & kAddr);
     }
   }
 }
@@ -1119,6 +1142,16 @@ absl::StatusOr<std::unique_ptr<CpuKicker>> EmuCpu::BindKicker() {
       std::make_unique<EmuKicker>(&kicked_, &kicker_bound_));
 }
 
+bool EmuCpu::GatePresent(const PagingState& paging, const uc_x86_mmr& idtr,
+                         uint8_t vector) const {
+  // An 8-byte protected-mode gate; P is bit 7 of its sixth byte.
+  if (idtr.limit < vector * 8u + 7) return false;
+  uint8_t access = 0;
+  auto n =
+      ReadLinear(paging, memory_, idtr.base + vector * 8u + 5, {&access, 1});
+  return n.ok() && *n == 1 && (access & 0x80) != 0;
+}
+
 absl::StatusOr<std::optional<CpuExit>> EmuCpu::Deliver(const Event& event) {
   uc_engine* uc = uc_.get();
   if (absl::Status s = Refresh(); !s.ok()) return s;
@@ -1157,6 +1190,19 @@ absl::StatusOr<std::optional<CpuExit>> EmuCpu::Deliver(const Event& event) {
     guest_written_.Set(page);
     if (code_pages_.Test(page)) ForgetCodeAt(page * kPageSize, kPageSize);
   });
+  if (!(paging->efer & kEferLma) && !GatePresent(*paging, idtr, event.vector) &&
+      !GatePresent(*paging, idtr, 8)) {
+    // Outside long mode the backend delivers nothing (idt_delivery.h), but
+    // with no present gate for the event nor for #DF the outcome is
+    // architectural anyway: #NP or #GP, then #DF, then a triple fault.
+    CpuExit exit;
+    exit.kind = ExitKind::kShutdown;
+    exit.detail = absl::StrFormat(
+        "vector %d with no IDT gate for it or for #DF (IDT at 0x%x, limit "
+        "0x%x): triple fault",
+        event.vector, idtr.base, idtr.limit);
+    return std::optional<CpuExit>(std::move(exit));
+  }
   auto result = DeliverEvent(event, state, memory);
   if (!result.ok()) {
     return std::optional<CpuExit>(

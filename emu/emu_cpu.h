@@ -133,6 +133,9 @@ class EmuCpu final : public GuestCpu {
   // Delivers `event` through the guest's IDT; an exit when that shuts the
   // CPU down (triple fault) or cannot be done.
   absl::StatusOr<std::optional<CpuExit>> Deliver(const Event& event);
+  // Outside long mode: whether the IDT has a present gate for `vector`.
+  bool GatePresent(const PagingState& paging, const uc_x86_mmr& idtr,
+                   uint8_t vector) const;
   absl::StatusOr<std::optional<CpuExit>> DeliverFault(const Stop& stop);
   absl::StatusOr<std::optional<CpuExit>> DeliverInvalidOpcode(uint64_t rip);
   // Puts the CPU in `arch` with these descriptor caches (CS, SS, DS, ES,
