@@ -13,7 +13,9 @@
 #
 # Usage: record_compare.sh [--rounds N] [--mib N] [--kv-commands N]
 #                          [--qemu-kv-commands N] [--sectors N] [--no-qemu]
-#                          [--work DIR] [--xvirt PATH]
+#                          [--work DIR] [--xvirt PATH] [--backend B]
+#   --backend B   xvirt's CPU backend for run, record and replay: auto
+#                 (xvirt's default), kvm or emu
 # Prefer running it through Bazel, which builds xvirt and the guests:
 #   ./bazelw run //benchmarks:record_compare -- --rounds 5
 set -euo pipefail
@@ -26,6 +28,7 @@ qemu_kv_commands=50
 qemu=1
 work=/tmp/record_compare
 xvirt=""
+backend=auto
 while (($#)); do
   case "$1" in
     --rounds) rounds="$2"; shift 2 ;;
@@ -36,6 +39,7 @@ while (($#)); do
     --no-qemu) qemu=0; shift ;;
     --work) work="$2"; shift 2 ;;
     --xvirt) xvirt="$2"; shift 2 ;;
+    --backend) backend="$2"; shift 2 ;;
     -h|--help) sed -n '2,/^set/s/^# \{0,1\}//p' "$0" | sed '$d'; exit 0 ;;
     *) echo "record_compare.sh: unknown option $1" >&2; exit 2 ;;
   esac
@@ -88,10 +92,10 @@ one() {
   local start end status=0 bytes=0
   start=$(now_ns)
   case "$variant" in
-    run) "$xvirt" run $args >/dev/null 2>&1 || status=$? ;;
-    record) "$xvirt" record $args -o "$log" >/dev/null 2>&1 || status=$? ;;
-    record_raw) "$xvirt" record $args -o "$log.raw" --no-compress >/dev/null 2>&1 || status=$? ;;
-    replay) "$xvirt" replay "$log" --quiet >/dev/null 2>&1 || status=$? ;;
+    run) "$xvirt" run $args --backend "$backend" >/dev/null 2>&1 || status=$? ;;
+    record) "$xvirt" record $args --backend "$backend" -o "$log" >/dev/null 2>&1 || status=$? ;;
+    record_raw) "$xvirt" record $args --backend "$backend" -o "$log.raw" --no-compress >/dev/null 2>&1 || status=$? ;;
+    replay) "$xvirt" replay "$log" --backend "$backend" --quiet >/dev/null 2>&1 || status=$? ;;
   esac
   end=$(now_ns)
   case "$variant" in

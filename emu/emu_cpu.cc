@@ -221,7 +221,7 @@ absl::Status EmuCpu::MapMemory() {
   const uint64_t pdpte = kTrampolinePd | 3;
   const uint64_t pde = 0xffe00000 | 0x83;
   uc_mem_write(uc, kTrampolinePml4, &pml4e, sizeof pml4e);
-  uc_mem_write(uc, kTrampolinePdpt + 3 * 8, &pdpte, sizeof pdpte);
+  uc_mem_write(uc, kTrampolinePdpt + uint64_t{3 * 8}, &pdpte, sizeof pdpte);
   uc_mem_write(uc, kTrampolinePd + 511 * 8, &pde, sizeof pde);
   uc_mem_write(uc, kTrampolineBase, kMovCr0Rax, sizeof kMovCr0Rax);
   // Everything else is MMIO, so that QEMU's lookup of an address in its

@@ -19,7 +19,6 @@
 namespace xv {
 namespace {
 
-using ::testing::AnyOf;
 using ::testing::HasSubstr;
 
 constexpr uint64_t kCode = 0x1000;

@@ -33,7 +33,7 @@ constexpr uint64_t kCr0 = 0x80000011;  // PG, ET, PE
 constexpr uint64_t kCr4Pae = 1 << 5;
 constexpr uint64_t kEfer = 0x500;  // LME, LMA
 
-constexpr uint64_t kIf = 1 << 9, kTf = 1 << 8, kRf = 1 << 16, kNt = 1 << 14;
+constexpr uint64_t kTf = 1 << 8, kRf = 1 << 16, kNt = 1 << 14;
 
 uint64_t Descriptor(uint32_t base, uint32_t raw_limit, uint8_t access,
                     uint8_t flags) {
@@ -100,13 +100,13 @@ class IdtDeliveryTest : public ::testing::Test {
   }
   void Gate(int vector, uint16_t selector, unsigned type, unsigned dpl,
             unsigned ist, bool present = true, uint64_t target = 0) {
-    if (target == 0) target = kHandler + vector * 0x10;
+    if (target == 0) target = kHandler + static_cast<uint64_t>(vector) * 0x10;
     const uint64_t lo = (target & 0xffff) | uint64_t{selector} << 16 |
                         uint64_t{ist} << 32 | uint64_t{type} << 40 |
                         uint64_t{dpl} << 45 | uint64_t{present} << 47 |
                         ((target >> 16) & 0xffff) << 48;
-    Put64(kIdt + 16 * vector, lo);
-    Put64(kIdt + 16 * vector + 8, target >> 32);
+    Put64(kIdt + 16 * static_cast<uint64_t>(vector), lo);
+    Put64(kIdt + 16 * static_cast<uint64_t>(vector) + 8, target >> 32);
   }
 
   DeliveryResult Deliver(const Event& e) {

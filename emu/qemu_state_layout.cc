@@ -15,7 +15,6 @@ namespace {
 
 constexpr uint32_t kDescB = 1u << 22;
 constexpr uint32_t kDescL = 1u << 21;
-constexpr uint32_t kDescP = 1u << 15;
 constexpr uint64_t kCr0Pe = 1;
 constexpr uint64_t kCr0Pg = 1ull << 31;
 constexpr uint64_t kRflagsVm = 1ull << 17;
@@ -254,14 +253,13 @@ absl::Status QemuStateLayout::LoadSegments(
   }
   if (data) {
     uint32_t add = (flags_of(SegReg::kSs) & kDescB) ? kHfSs32 : 0;
-    if (hflags & kHfCs64) {
-      // Long mode: DS, ES and SS have zero bases.
-    } else if (!(cr0 & kCr0Pe) || (rflags & kRflagsVm) || !(hflags & kHfCs32)) {
-      add |= kHfAddseg;
-    } else if ((base_of(SegReg::kDs) | base_of(SegReg::kEs) |
-                base_of(SegReg::kSs)) != 0) {
-      add |= kHfAddseg;
-    }
+    // Long mode: DS, ES and SS have zero bases. Otherwise segment bases
+    // are added unless in flat 32-bit protected mode.
+    const bool flat32 =
+        (cr0 & kCr0Pe) && !(rflags & kRflagsVm) && (hflags & kHfCs32) &&
+        (base_of(SegReg::kDs) | base_of(SegReg::kEs) | base_of(SegReg::kSs)) ==
+            0;
+    if (!(hflags & kHfCs64) && !flat32) add |= kHfAddseg;
     hflags = (hflags & ~(kHfSs32 | kHfAddseg)) | add;
   }
   snap->Set<uint32_t>(hflags_, hflags);
