@@ -10,17 +10,19 @@
 #include "emu/idt_delivery.h"
 #include "hypervisor/segment_descriptor.h"
 #include "hypervisor/string_io.h"
+#include "hypervisor/x86_bits.h"
 
 namespace xv {
 namespace {
 
-constexpr uint64_t kCr0Pe = 1;
-constexpr uint64_t kCr0Pg = 1ull << 31;
-constexpr uint64_t kCr4Pae = 1ull << 5;
-constexpr uint64_t kEferLme = 1ull << 8;
-constexpr uint64_t kEferLma = 1ull << 10;
-constexpr uint64_t kRflagsDf = 1ull << 10;
-constexpr uint64_t kRflagsIf = 1ull << 9;
+using x86::kCr0Pe;
+using x86::kCr0Pg;
+using x86::kCr4Pae;
+using x86::kEferLma;
+using x86::kEferLme;
+using x86::kRflagsDf;
+using x86::kRflagsIf;
+
 constexpr uint32_t kEferMsr = 0xc0000080;
 
 // Outside guest RAM, below 4 GiB: the page the backend switches paging

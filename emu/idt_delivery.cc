@@ -7,19 +7,19 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "hypervisor/x86_bits.h"
 
 namespace xv {
 namespace {
 
-constexpr uint64_t kCr0Pe = 1;
-constexpr uint64_t kCr0Pg = 1ull << 31;
-constexpr uint64_t kEferLma = 1ull << 10;
-
-constexpr uint64_t kFlagTf = 1ull << 8;
-constexpr uint64_t kFlagIf = 1ull << 9;
-constexpr uint64_t kFlagNt = 1ull << 14;
-constexpr uint64_t kFlagRf = 1ull << 16;
-constexpr uint64_t kFlagVm = 1ull << 17;
+using x86::kCr0Pe;
+using x86::kCr0Pg;
+using x86::kEferLma;
+using x86::kRflagsIf;
+using x86::kRflagsNt;
+using x86::kRflagsRf;
+using x86::kRflagsTf;
+using x86::kRflagsVm;
 
 constexpr uint8_t kDe = 0, kDf = 8, kTs = 10, kNp = 11, kSs = 12, kGp = 13,
                   kPf = 14;
@@ -292,7 +292,7 @@ absl::StatusOr<Outcome> Attempt::Run() {
       e_.kind == EventKind::kException && ExceptionHasErrorCode(e_.vector);
   uint64_t rflags = s_.regs.rflags;
   if (e_.kind == EventKind::kException && IsFaultClass(e_.vector)) {
-    rflags |= kFlagRf;
+    rflags |= kRflagsRf;
   }
   uint64_t frame[6];
   size_t n = 0;
@@ -334,8 +334,8 @@ absl::StatusOr<Outcome> Attempt::Run() {
   out.regs = s_.regs;
   out.regs.rsp = new_rsp;
   out.regs.rip = target;
-  out.regs.rflags &= ~(kFlagTf | kFlagNt | kFlagRf | kFlagVm);
-  if (type == 0xe) out.regs.rflags &= ~kFlagIf;
+  out.regs.rflags &= ~(kRflagsTf | kRflagsNt | kRflagsRf | kRflagsVm);
+  if (type == 0xe) out.regs.rflags &= ~kRflagsIf;
   out.cpl = new_cpl;
   cs.selector = (selector & 0xfffc) | new_cpl;
   out.cs = cs;

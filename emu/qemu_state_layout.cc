@@ -9,15 +9,17 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
+#include "hypervisor/x86_bits.h"
 
 namespace xv {
 namespace {
 
+using x86::kCr0Pe;
+using x86::kCr0Pg;
+using x86::kRflagsVm;
+
 constexpr uint32_t kDescB = 1u << 22;
 constexpr uint32_t kDescL = 1u << 21;
-constexpr uint64_t kCr0Pe = 1;
-constexpr uint64_t kCr0Pg = 1ull << 31;
-constexpr uint64_t kRflagsVm = 1ull << 17;
 
 absl::Status Uc(uc_err err, absl::string_view what) {
   if (err == UC_ERR_OK) return absl::OkStatus();

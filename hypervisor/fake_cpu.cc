@@ -5,11 +5,12 @@
 
 #include "absl/strings/str_format.h"
 #include "hypervisor/string_io.h"
+#include "hypervisor/x86_bits.h"
 
 namespace xv {
 namespace {
 
-constexpr uint64_t kRflagsIf = 1ull << 9;
+using x86::kRflagsIf;
 
 using Kind = FakeOp::Kind;
 

@@ -3,15 +3,17 @@
 #include <algorithm>
 
 #include "absl/strings/str_format.h"
+#include "hypervisor/x86_bits.h"
 
 namespace xv {
 namespace {
 
-constexpr uint64_t kCr0Pg = 1ull << 31;
-constexpr uint64_t kCr4Pse = 1ull << 4;
-constexpr uint64_t kCr4Pae = 1ull << 5;
-constexpr uint64_t kCr4La57 = 1ull << 12;
-constexpr uint64_t kEferLma = 1ull << 10;
+using x86::kCr0Pg;
+using x86::kCr4La57;
+using x86::kCr4Pae;
+using x86::kCr4Pse;
+using x86::kEferLma;
+
 constexpr uint64_t kPresent = 1;
 constexpr uint64_t kLargePage = 1ull << 7;
 // Bits 51:12 of a 64-bit entry.

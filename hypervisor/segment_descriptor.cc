@@ -4,11 +4,12 @@
 
 #include "absl/strings/str_format.h"
 #include "hypervisor/page_walk.h"
+#include "hypervisor/x86_bits.h"
 
 namespace xv {
 namespace {
 
-constexpr uint64_t kCr0Pe = 1;
+using x86::kCr0Pe;
 
 }  // namespace
 

@@ -6,6 +6,7 @@
 #include "absl/strings/str_format.h"
 #include "hypervisor/io_instruction.h"
 #include "hypervisor/page_walk.h"
+#include "hypervisor/x86_bits.h"
 #include "kvm/kvm_cpuid.h"
 #include "kvm/kvm_kicker.h"
 #include "kvm/kvm_state.h"
@@ -14,15 +15,15 @@
 namespace xv {
 namespace {
 
+using x86::kCr0Pe;
+using x86::kCr0Pg;
+using x86::kEferLma;
+using x86::kRflagsRf;
+using x86::kRflagsVm;
+
 // Where KVM may put the real-mode TSS on Intel hosts: above any guest RAM
 // a machine allows and below 4 GiB.
 constexpr uint64_t kTssAddr = 0xfffbd000;
-
-constexpr uint64_t kCr0Pe = 1;
-constexpr uint64_t kCr0Pg = 1ull << 31;
-constexpr uint64_t kEferLma = 1ull << 10;
-constexpr uint64_t kRflagsRf = 1ull << 16;
-constexpr uint64_t kRflagsVm = 1ull << 17;
 
 kvm_segment FlatSegment(uint16_t selector, uint8_t type) {
   kvm_segment s{};

@@ -6,9 +6,12 @@
 
 #include "absl/strings/str_format.h"
 #include "hypervisor/segment_descriptor.h"
+#include "hypervisor/x86_bits.h"
 
 namespace xv {
 namespace {
+
+using x86::kEferLma;
 
 // XSAVE standard-format layout (SDM vol. 1, 13.4).
 constexpr size_t kFcwOffset = 0;
@@ -19,8 +22,6 @@ constexpr size_t kStOffset = 32;
 constexpr size_t kXmmOffset = 160;
 constexpr size_t kYmmHighOffset = 576;
 constexpr uint64_t kXstateX87 = 1, kXstateSse = 2, kXstateAvx = 4;
-
-constexpr uint64_t kEferLma = 1ull << 10;
 
 uint8_t* XsaveBytes(kvm_xsave& x) {
   return reinterpret_cast<uint8_t*>(x.region);
