@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Unicorn is GPLv2: only libxvirt_emu.so may link it. xvirt (and so
+# libextravirt, which it links statically) must not have libunicorn or
+# libcapstone among its dynamic dependencies; the emulator's shared object
+# must have both.
+set -euo pipefail
+xvirt="$1"
+emu="$2"
+fail=0
+if ldd "$xvirt" | grep -E 'libunicorn|libcapstone'; then
+  echo "FAIL: $xvirt links Unicorn or Capstone" >&2
+  fail=1
+fi
+for lib in libunicorn libcapstone; do
+  if ! ldd "$emu" | grep -q "$lib"; then
+    echo "FAIL: $emu does not link $lib" >&2
+    fail=1
+  fi
+done
+exported=$(nm -D --defined-only "$emu" | awk '$2 == "T" {print $3}')
+if [[ "$exported" != "xv_emu_open_hypervisor" ]]; then
+  echo "FAIL: $emu exports functions other than the entry: $exported" >&2
+  fail=1
+fi
+exit "$fail"
