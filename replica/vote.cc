@@ -124,7 +124,16 @@ absl::StatusOr<std::array<bool, 2>> Vote(const Trigger& trigger,
       // same exit as C can agree with it.
       continue;
     }
-    auto a = Agrees(c, r, plan.through, plan.compare_states);
+    // A replica that ended is where its run left it, and its state is
+    // compared. One still running when the end mismatch was found (the
+    // leader going on past the follower's early end) was stopped wherever
+    // it was, between two exits or inside a rendezvous: its state need not
+    // be C's at the rendezvous C stopped at, so its outputs decide. C not
+    // ending where the follower did already shows the follower wrong.
+    const bool states =
+        plan.compare_states &&
+        !(trigger.kind == DivergenceTrigger::kEnd && !r.ended.has_value());
+    auto a = Agrees(c, r, plan.through, states);
     if (!a.ok()) return a.status();
     agrees[role] = *a;
   }

@@ -314,6 +314,24 @@ TEST_F(VoteTest, EndVoteComparesStates) {
   EXPECT_EQ(VoteOrDie(t, plan, *c, {.ended = c->ended}), (Agrees{false, true}));
 }
 
+TEST_F(VoteTest, EndVoteComparesTheOutputsOfALeaderStoppedInFlight) {
+  // The follower ended early (exit 2); the leader went on and was stopped
+  // wherever it was (its state, here a flipped r9, need not be C's at the
+  // rendezvous C stopped at); C went on to the leader's exit too.
+  pair_.leader = Run(abc_, 3);
+  FlipR9(*pair_.leader);
+  pair_.follower = Run(abc_, 2);
+  pair_.follower->ended =
+      RunResult{.reason = StopReason::kHaltedForever, .esn = 2};
+  auto c = Run(abc_, 3);
+  const Trigger t = {.kind = kEnd, .esn = 2};
+  const VotePlan plan = PlanVote(t, {3, 2}, std::nullopt);
+  EXPECT_EQ(VoteOrDie(t, plan, *c, {.at_point = true}), (Agrees{true, false}));
+  // Outputs still decide: a leader whose outputs are not C's is not kept.
+  pair_.leader = Run(abd_, 3);
+  EXPECT_EQ(VoteOrDie(t, plan, *c, {.at_point = true}), (Agrees{false, false}));
+}
+
 TEST_F(VoteTest, LogVoteWhereCCannotFollowEitherComparesItWithTheFollower) {
   // C halted where the follower did, with no input to wake it: the
   // leader's log is wrong, if the follower's state is C's.
