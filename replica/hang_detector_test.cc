@@ -23,6 +23,22 @@ TEST(HangDetectorTest, AFollowerLeftBehindWithoutProgressIsHung) {
   EXPECT_EQ(h->other_esn, 11u);
 }
 
+// A stretch without exits that took the leader 5 s may take the follower
+// up to 3 x 5 s (a slow backend, a loaded host) before it counts as hung.
+TEST(HangDetectorTest, TheTimeoutGrowsWithWhatTheOtherNeededForTheStretch) {
+  HangDetector d(absl::Seconds(2));
+  d.Reset(0, 0, t0);
+  d.Reached(kLeader, 10, At(1));
+  d.Reached(kFollower, 10, At(1.5));
+  d.Reached(kLeader, 11, At(6));  // 5 s of computing
+  d.Reached(kLeader, 12, At(6.1));
+  EXPECT_FALSE(d.Check(At(20), std::nullopt));
+  std::optional<Hang> h = d.Check(At(21.5), std::nullopt);
+  ASSERT_TRUE(h);
+  EXPECT_EQ(h->role, kFollower);
+  EXPECT_EQ(h->esn, 10u);
+}
+
 TEST(HangDetectorTest, ProgressWhileBehindIsNotAHang) {
   HangDetector d(absl::Seconds(2));
   d.Reset(0, 0, t0);
@@ -37,6 +53,8 @@ TEST(HangDetectorTest, TimeSpentWaitingBeforeFallingBehindDoesNotCount) {
   d.Reset(0, 0, t0);
   d.Reached(kLeader, 10, At(0));
   d.Reached(kFollower, 10, At(0));
+  d.LeaderIdle(true, At(0.1));
+  d.LeaderIdle(false, At(59.9));
   d.Reached(kLeader, 11, At(60));
   EXPECT_FALSE(d.Check(At(61), std::nullopt));
   EXPECT_TRUE(d.Check(At(62.5), std::nullopt));
