@@ -35,7 +35,8 @@ void PrintUsage(FILE* out) {
   std::fprintf(out,
                "usage: xvirt COMMAND [options]\n\n"
                "Deterministic record/replay and fault-tolerant replication of "
-               "KVM guests.\n\ncommands:\n");
+               "x86 guests,\non KVM or on the built-in emulator (--backend "
+               "auto|kvm|emu).\n\ncommands:\n");
   for (const Command& c : kCommands) {
     std::fprintf(out, "  %-8s %s\n", c.spec().name.c_str(),
                  c.spec().summary.c_str());
