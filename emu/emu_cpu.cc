@@ -345,8 +345,17 @@ void EmuCpu::OnBlock(uint64_t address, uint32_t size) {
     return;
   }
   if (address >= memory_.size() || size == 0) return;  // the trampoline
+  // This runs at every block executed: a direct-mapped cache of blocks
+  // known to be scanned answers most calls without the hash map.
+  const uint64_t key = address << 16 | (size & 0xffff);
+  uint64_t& seen =
+      recently_seen_[(address ^ (address >> 12)) % recently_seen_.size()];
+  if (seen == key) return;
   auto known = scanned_blocks_.find(address);
-  if (known != scanned_blocks_.end() && known->second >= size) return;
+  if (known != scanned_blocks_.end() && known->second >= size) {
+    seen = key;
+    return;
+  }
   auto paging = Paging();
   auto mode = Mode();
   if (!paging.ok() || !mode.ok()) return;  // faults when it runs
@@ -445,6 +454,7 @@ uint64_t EmuCpu::OnMmio(uint64_t gpa, unsigned size, bool write,
 }
 
 void EmuCpu::ForgetCodeAt(uint64_t gpa, uint64_t len) {
+  recently_seen_.fill(kNotSeen);
   // Blocks overlapping [gpa, gpa + len): their exit points may be gone or
   // moved; QEMU retranslates them, and the block hook scans them again.
   const uint64_t end = gpa + len;

@@ -179,6 +179,14 @@ class EmuCpu final : public GuestCpu {
   // Pages holding code the block hook has scanned -> the block starts.
   absl::flat_hash_map<uint64_t, std::vector<uint64_t>> scanned_by_page_;
   absl::flat_hash_map<uint64_t, uint32_t> scanned_blocks_;  // start -> size
+  // A cache in front of scanned_blocks_: start << 16 | size of blocks
+  // known scanned (RAM ends below 4 GiB, blocks are shorter than 64 KiB).
+  static constexpr uint64_t kNotSeen = ~uint64_t{0};
+  std::array<uint64_t, 1024> recently_seen_ = [] {
+    std::array<uint64_t, 1024> a;
+    a.fill(kNotSeen);
+    return a;
+  }();
   DirtyBitmap guest_written_;
   DirtyBitmap code_pages_;
   std::atomic<bool> kicked_{false};
