@@ -223,8 +223,8 @@ absl::Status EmuCpu::MapMemory() {
   const uint64_t pdpte = kTrampolinePd | 3;
   const uint64_t pde = 0xffe00000 | 0x83;
   uc_mem_write(uc, kTrampolinePml4, &pml4e, sizeof pml4e);
-  uc_mem_write(uc, kTrampolinePdpt + uint64_t{3 * 8}, &pdpte, sizeof pdpte);
-  uc_mem_write(uc, kTrampolinePd + 511 * 8, &pde, sizeof pde);
+  uc_mem_write(uc, kTrampolinePdpt + 3 * uint64_t{8}, &pdpte, sizeof pdpte);
+  uc_mem_write(uc, kTrampolinePd + 511 * uint64_t{8}, &pde, sizeof pde);
   uc_mem_write(uc, kTrampolineBase, kMovCr0Rax, sizeof kMovCr0Rax);
   // Everything else is MMIO, so that QEMU's lookup of an address in its
   // memory map (done before the page walk in 2.0.1) succeeds and a guest

@@ -193,7 +193,7 @@ TEST_F(IdtDeliveryTest, SoftwareInterruptDplCheck) {
   DeliveryResult r = Deliver({0x80, EventKind::kSoftwareInterrupt});
   ASSERT_FALSE(r.shutdown) << r.shutdown_reason;
   EXPECT_EQ(r.delivered, (Event{13, EventKind::kException, 0x402}));
-  EXPECT_EQ(r.regs.rip, kHandler + 13 * 0x10);
+  EXPECT_EQ(r.regs.rip, kHandler + uint64_t{13} * 0x10);
   EXPECT_EQ(Get64(0x9000 - 48), 0x402u);
   EXPECT_EQ(Get64(0x9000 - 40), 0x401234u);
 
@@ -228,7 +228,7 @@ TEST_F(IdtDeliveryTest, NotPresentGateOfAFaultEscalatesToDoubleFault) {
   const DeliveryResult r = Deliver({13, EventKind::kException, 0});
   ASSERT_FALSE(r.shutdown) << r.shutdown_reason;
   EXPECT_EQ(r.delivered, (Event{8, EventKind::kException, 0}));
-  EXPECT_EQ(r.regs.rip, kHandler + 8 * 0x10);
+  EXPECT_EQ(r.regs.rip, kHandler + uint64_t{8} * 0x10);
   EXPECT_EQ(r.regs.rsp, kIst1 - 48);
   EXPECT_EQ(Get64(kIst1 - 48), 0u);  // #DF's error code
 }
@@ -269,7 +269,7 @@ TEST_F(IdtDeliveryTest, UnmappedIdtIsTripleFaultForAFault) {
   const DeliveryResult r = Deliver({13, EventKind::kException, 0});
   EXPECT_TRUE(r.shutdown);
   // #GP -> #PF (gate 13) -> #PF (gate 14) = #DF -> #PF (gate 8): shutdown.
-  EXPECT_EQ(r.cr2, kUnmapped + 8 * 16);
+  EXPECT_EQ(r.cr2, kUnmapped + uint64_t{8} * 16);
   EXPECT_THAT(r.shutdown_reason, HasSubstr("#DF(0) -> IDT gate at 0x40080"));
 }
 
