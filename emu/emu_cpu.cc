@@ -603,12 +603,11 @@ absl::StatusOr<std::optional<CpuExit>> EmuCpu::ExitAt(uint64_t rip) {
         ExitKind::kInternalError,
         "the port I/O instruction the block scan found does not decode"));
   }
-  return StartPortIo(rip, *io);
+  return StartPortIo(*io);
 }
 
 absl::StatusOr<std::optional<CpuExit>> EmuCpu::StartPortIo(
-    uint64_t rip, const IoInstruction& io) {
-  (void)rip;
+    const IoInstruction& io) {
   const uint64_t remaining =
       io.rep ? MaskToAddressSize(regs_.rcx, io.address_size) : 1;
   if (remaining == 0) {
@@ -686,7 +685,6 @@ absl::Status EmuCpu::AdvanceStringRegisters(const IoInstruction& io,
 absl::Status EmuCpu::SettleExit() {
   if (open_.settled) return absl::OkStatus();
   const IoInstruction io = open_.io;
-  const uint64_t bytes = open_.elements * io.element_size;
   if (!io.string) {
     uint64_t value = 0;
     std::memcpy(&value, io_data_.data(), io.element_size);
@@ -710,7 +708,6 @@ absl::Status EmuCpu::SettleExit() {
         return s;
       }
     }
-    (void)bytes;
     if (absl::Status s = AdvanceStringRegisters(io, open_.elements); !s.ok()) {
       return s;
     }

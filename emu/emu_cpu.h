@@ -126,8 +126,7 @@ class EmuCpu final : public GuestCpu {
 
   void ForgetCodeAt(uint64_t first_page, uint64_t pages);
   absl::StatusOr<std::optional<CpuExit>> ExitAt(uint64_t rip);
-  absl::StatusOr<std::optional<CpuExit>> StartPortIo(uint64_t rip,
-                                                     const IoInstruction& io);
+  absl::StatusOr<std::optional<CpuExit>> StartPortIo(const IoInstruction& io);
   absl::Status AdvanceStringRegisters(const IoInstruction& io,
                                       uint64_t elements);
   // Delivers `event` through the guest's IDT; an exit when that shuts the
