@@ -11,8 +11,11 @@ if ldd "$xvirt" | grep -E 'libunicorn|libcapstone'; then
   echo "FAIL: $xvirt links Unicorn or Capstone" >&2
   fail=1
 fi
+# ldd's output in a variable: `ldd | grep -q` under pipefail fails when grep
+# exits early and ldd dies of SIGPIPE.
+emu_deps=$(ldd "$emu")
 for lib in libunicorn libcapstone; do
-  if ! ldd "$emu" | grep -q "$lib"; then
+  if ! grep -q "$lib" <<<"$emu_deps"; then
     echo "FAIL: $emu does not link $lib" >&2
     fail=1
   fi
