@@ -20,7 +20,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "cli/commands.h"
-#include "cli/live_run.h"
+#include "session/live_run.h"
 #include "cli/replica_settings.h"
 #include "cli/run_settings.h"
 #include "cli/stop_signals.h"
@@ -140,7 +140,9 @@ CapturedRun RunCaptured(RunSettings settings, const std::string& output_path,
   settings.serial.output = "file:" + output_path;
   auto events = std::make_shared<std::vector<std::string>>();
   auto mu = std::make_shared<std::mutex>();
-  options.on_event = [events, mu, verbose_prefix](const std::string& line) {
+  options.on_event = [events, mu,
+                      verbose_prefix](const ReplicaEvent& event) {
+    const std::string& line = event.line;
     std::lock_guard<std::mutex> lock(*mu);
     events->push_back(line);
     if (verbose_prefix) {

@@ -11,9 +11,9 @@
 #include <sstream>
 
 #include "absl/strings/str_format.h"
-#include "cli/backend_choice.h"
+#include "session/backend_choice.h"
 #include "cli/commands.h"
-#include "cli/live_run.h"
+#include "session/live_run.h"
 #include "cli/run_settings.h"
 
 namespace xv::cli {
@@ -155,8 +155,9 @@ int DemoCommand(const Invocation& inv) {
   auto faulty = RunGuestReplicated(settings_for(faulty_out), nullptr,
                                    {.checkpoint_every = kCheckpointEvery,
                                     .inject = *fault,
-                                    .on_event = [](const std::string& line) {
-                                      std::printf("   > %s\n", line.c_str());
+                                    .on_event = [](const ReplicaEvent& event) {
+                                      std::printf("   > %s\n",
+                                                  event.line.c_str());
                                       std::fflush(stdout);
                                     }});
   if (!faulty.ok()) {

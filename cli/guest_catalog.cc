@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <memory>
 
 #include "absl/strings/str_format.h"
@@ -52,6 +53,14 @@ GuestCatalog::GuestCatalog(const std::string& argv0) {
     if (!hello.empty()) {
       search_dirs_.push_back(hello.substr(0, hello.rfind('/')));
     }
+  }
+  // An installed xvirt (//:install): PREFIX/bin/xvirt, guests in
+  // PREFIX/share/extravirt/guests.
+  std::error_code ec;
+  const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    search_dirs_.push_back(
+        (exe.parent_path() / "../share/extravirt/guests").lexically_normal());
   }
 }
 

@@ -4,7 +4,7 @@
 
 #include "absl/strings/str_format.h"
 #include "cli/commands.h"
-#include "cli/live_run.h"
+#include "session/live_run.h"
 #include "cli/run_report.h"
 #include "cli/run_settings.h"
 #include "cli/stop_signals.h"

@@ -10,7 +10,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "cli/backend_choice.h"
+#include "session/backend_choice.h"
 #include "cli/commands.h"
 #include "cli/run_report.h"
 #include "cli/run_settings.h"

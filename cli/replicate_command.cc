@@ -4,9 +4,9 @@
 #include <iostream>
 
 #include "absl/strings/str_format.h"
-#include "cli/backend_choice.h"
+#include "session/backend_choice.h"
 #include "cli/commands.h"
-#include "cli/live_run.h"
+#include "session/live_run.h"
 #include "cli/replica_settings.h"
 #include "cli/run_report.h"
 #include "cli/run_settings.h"
@@ -122,8 +122,8 @@ int ReplicateCommand(const Invocation& inv) {
     options.record->options.checkpoint_interval = options.checkpoint_every;
   }
 
-  options.on_event = [](const std::string& line) {
-    std::fprintf(stderr, "xvirt: %s\n", line.c_str());
+  options.on_event = [](const ReplicaEvent& event) {
+    std::fprintf(stderr, "xvirt: %s\n", event.line.c_str());
   };
   RunController controller;
   StopSignals signals(&controller);

@@ -5,7 +5,7 @@
 
 #include <string>
 
-#include "cli/live_run.h"
+#include "session/live_run.h"
 #include "nlohmann/json.hpp"
 
 namespace xv::cli {

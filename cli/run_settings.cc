@@ -5,7 +5,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
-#include "cli/backend_choice.h"
+#include "session/backend_choice.h"
 
 namespace xv::cli {
 namespace {
@@ -77,7 +77,6 @@ absl::StatusOr<RunSettings> ParseRunSettings(const ParsedArgs& args,
   }
   s.disk_path = args.Get("disk").value_or("");
   s.cmdline = args.Get("cmdline").value_or("");
-  s.json = args.Has("json");
   auto backend = ParseBackendOption(args);
   if (!backend.ok()) return backend.status();
   s.backend = *std::move(backend);
@@ -93,7 +92,7 @@ absl::StatusOr<RunSettings> ParseRunSettings(const ParsedArgs& args,
   std::string serial = args.Get("serial").value_or("stdio");
   if (serial == "stdio") {
     // Guest output must not mix with the JSON object on stdout.
-    s.serial.output = s.json ? "stderr" : "stdout";
+    s.serial.output = args.Has("json") ? "stderr" : "stdout";
     s.serial.input = "stdin";
   } else if (serial.rfind("file:", 0) == 0 && serial.size() > 5) {
     s.serial.output = serial;

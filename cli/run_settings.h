@@ -1,6 +1,6 @@
-// RunSettings: the options shared by every command that runs a guest
-// (`run` now; `record`, `replicate` later): their table for the parser and
-// help, and their validation into one struct.
+// The options shared by every command that runs a guest (`run`, `record`,
+// `replicate`, `demo`): their table for the parser and help, and their
+// validation into a RunSettings (session/live_run.h).
 #ifndef EXTRAVIRT_CLI_RUN_SETTINGS_H_
 #define EXTRAVIRT_CLI_RUN_SETTINGS_H_
 
@@ -12,22 +12,9 @@
 #include "absl/status/statusor.h"
 #include "cli/command_line.h"
 #include "cli/guest_catalog.h"
-#include "devices/serial_backend.h"
+#include "session/live_run.h"
 
 namespace xv::cli {
-
-struct RunSettings {
-  std::string kernel_path;
-  uint64_t memory_bytes = 256ull << 20;
-  std::string disk_path;  // empty: no disk
-  SerialBackendSpec serial;
-  std::string cmdline;
-  std::optional<double> timeout_seconds;
-  int64_t rtc_epoch_seconds = 0;
-  bool json = false;
-  // --backend (cli/backend_choice.h).
-  std::string backend = "auto";
-};
 
 std::vector<OptionSpec> RunOptionSpecs();
 // --backend alone, for commands that take it without the others (replay,

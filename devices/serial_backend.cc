@@ -9,10 +9,12 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
 #include "base/scoped_fd.h"
 
@@ -21,6 +23,7 @@ namespace {
 
 constexpr std::string_view kFilePrefix = "file:";
 constexpr std::string_view kUnixPrefix = "unix:";
+constexpr std::string_view kFdPrefix = "fd:";
 
 bool StartsWith(std::string_view s, std::string_view prefix) {
   return s.substr(0, prefix.size()) == prefix;
@@ -33,12 +36,41 @@ struct Endpoint {
   std::string name;  // "stdout", "file /tmp/x", "unix socket /run/s"
 };
 
+// "fd:N": a descriptor the caller keeps open and closes (the C API's
+// xv_guest_set_serial_fds). Checked to be open now, so a stale number is a
+// clear error rather than a write to whatever gets that number later.
+std::optional<absl::StatusOr<Endpoint>> BorrowedFd(const std::string& spec,
+                                                   std::string_view role) {
+  if (!StartsWith(spec, kFdPrefix)) return std::nullopt;
+  int fd = -1;
+  if (!absl::SimpleAtoi(spec.substr(kFdPrefix.size()), &fd) || fd < 0) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "serial %s '%s': expected fd:N with N a descriptor number", role,
+        spec));
+  }
+  if (::fcntl(fd, F_GETFD) < 0) {
+    return absl::ErrnoToStatus(
+        errno, absl::StrFormat("serial %s: descriptor %d", role, fd));
+  }
+  Endpoint e;
+  e.fd = fd;
+  e.name = absl::StrFormat("descriptor %d", fd);
+  return e;
+}
+
 class FdSerialBackend : public SerialBackend {
  public:
-  FdSerialBackend(Endpoint out, Endpoint in)
-      : out_(std::move(out)), in_(std::move(in)), in_closed_(in_.fd < 0) {}
+  FdSerialBackend(Endpoint out, Endpoint in, SerialOutputCallback callback)
+      : out_(std::move(out)),
+        in_(std::move(in)),
+        in_closed_(in_.fd < 0),
+        callback_(std::move(callback)) {}
 
   absl::Status Write(std::span<const uint8_t> bytes) override {
+    if (callback_) {
+      callback_(bytes);
+      return absl::OkStatus();
+    }
     if (out_.fd < 0) return absl::OkStatus();  // "null"
     size_t done = 0;
     while (done < bytes.size()) {
@@ -101,9 +133,11 @@ class FdSerialBackend : public SerialBackend {
   Endpoint out_;
   Endpoint in_;
   bool in_closed_;
+  SerialOutputCallback callback_;
 };
 
 absl::StatusOr<Endpoint> OpenOutput(const std::string& spec) {
+  if (auto borrowed = BorrowedFd(spec, "output")) return std::move(*borrowed);
   Endpoint e;
   if (spec == "stdout") {
     e.fd = STDOUT_FILENO;
@@ -126,7 +160,8 @@ absl::StatusOr<Endpoint> OpenOutput(const std::string& spec) {
     e.fd = e.owned.get();
   } else {
     return absl::InvalidArgumentError(absl::StrFormat(
-        "serial output '%s': expected stdout, stderr, null or file:PATH",
+        "serial output '%s': expected stdout, stderr, null, file:PATH or "
+        "fd:N",
         spec));
   }
   return e;
@@ -188,6 +223,7 @@ absl::StatusOr<Endpoint> OpenUnixInput(const std::string& path) {
 
 absl::StatusOr<Endpoint> OpenInput(const std::string& spec) {
   if (spec.empty()) return Endpoint{};
+  if (auto borrowed = BorrowedFd(spec, "input")) return std::move(*borrowed);
   if (spec == "stdin") {
     Endpoint e;
     e.fd = STDIN_FILENO;
@@ -201,7 +237,8 @@ absl::StatusOr<Endpoint> OpenInput(const std::string& spec) {
     return OpenUnixInput(spec.substr(kUnixPrefix.size()));
   }
   return absl::InvalidArgumentError(absl::StrFormat(
-      "serial input '%s': expected nothing, stdin, file:PATH or unix:PATH",
+      "serial input '%s': expected nothing, stdin, file:PATH, unix:PATH or "
+      "fd:N",
       spec));
 }
 
@@ -213,7 +250,8 @@ absl::StatusOr<std::unique_ptr<SerialBackend>> OpenSerialBackend(
   if (!out.ok()) return out.status();
   absl::StatusOr<Endpoint> in = OpenInput(spec.input);
   if (!in.ok()) return in.status();
-  return std::make_unique<FdSerialBackend>(std::move(*out), std::move(*in));
+  return std::make_unique<FdSerialBackend>(std::move(*out), std::move(*in),
+                                           spec.output_callback);
 }
 
 }  // namespace xv

@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -28,12 +29,19 @@ class SerialBackend {
   virtual bool input_closed() const = 0;
 };
 
+// Receives the transmitted bytes instead of `output`, on the thread that
+// runs the machine.
+using SerialOutputCallback = std::function<void(std::span<const uint8_t>)>;
+
 struct SerialBackendSpec {
-  // "stdout", "stderr", "null" or "file:PATH" (created or truncated).
+  // "stdout", "stderr", "null", "file:PATH" (created or truncated) or
+  // "fd:N" (an open descriptor that stays the caller's).
   std::string output = "stdout";
-  // "" (none), "stdin", "file:PATH" (a regular file or a FIFO) or
-  // "unix:PATH" (connects to a listening Unix stream socket).
+  // "" (none), "stdin", "file:PATH" (a regular file or a FIFO),
+  // "unix:PATH" (connects to a listening Unix stream socket) or "fd:N".
   std::string input;
+  // When set, replaces `output`.
+  SerialOutputCallback output_callback;
 };
 
 absl::StatusOr<std::unique_ptr<SerialBackend>> OpenSerialBackend(

@@ -37,6 +37,19 @@ std::string EnvOrEmpty(const char* name) {
   return value != nullptr ? value : "";
 }
 
+// The file this code was loaded from: the program, or the shared library
+// that contains the loader.
+std::string LoaderObjectPath() {
+  Dl_info info{};
+  if (::dladdr(reinterpret_cast<void*>(&LoaderObjectPath), &info) == 0 ||
+      info.dli_fname == nullptr) {
+    return "";
+  }
+  std::error_code ec;
+  const auto path = std::filesystem::canonical(info.dli_fname, ec);
+  return ec ? std::string(info.dli_fname) : path.string();
+}
+
 // Where to look, most specific first.
 std::vector<std::string> CandidatePaths() {
   const std::string in_runfiles =
@@ -61,6 +74,15 @@ std::vector<std::string> CandidatePaths() {
     add(dir + "/" + kEmuLibraryName);
     add(dir + "/../emu/" + kEmuLibraryName);
     add(dir + "/../lib/xvirt/" + kEmuLibraryName);
+  }
+  // The loader may live in a shared library (libextravirt.so, loaded by
+  // any program): look next to that library too, where //:install puts the
+  // emulator (PREFIX/lib/xvirt/).
+  if (const std::string lib = LoaderObjectPath(); !lib.empty() && lib != exe) {
+    const std::string dir = lib.substr(0, lib.rfind('/'));
+    add(dir + "/xvirt/" + kEmuLibraryName);
+    add(dir + "/" + kEmuLibraryName);
+    add(dir + "/../emu/" + kEmuLibraryName);
   }
   return paths;
 }

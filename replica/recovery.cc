@@ -24,11 +24,15 @@ absl::StatusOr<RecoveryOutcome> Recovery::Recover(const Trigger& trigger,
                 .trigger = trigger.kind,
                 .detail = trigger.detail,
                 .detected_at_ms = (trigger.detected_ns - start_ns) / 1e6}};
-  hooks_.report(absl::StrFormat("divergence at ESN %d (%s): %s", trigger.esn,
-                                DivergenceTriggerName(trigger.kind),
-                                trigger.detail));
+  auto report = [&](ReplicaEventKind kind, std::string line) {
+    hooks_.report({.kind = kind, .esn = trigger.esn, .line = std::move(line)});
+  };
+  report(ReplicaEventKind::kDivergence,
+         absl::StrFormat("divergence at ESN %d (%s): %s", trigger.esn,
+                         DivergenceTriggerName(trigger.kind), trigger.detail));
   auto give_up = [&](absl::string_view why) {
-    hooks_.report(absl::StrCat("no majority, stopping fail-safe: ", why));
+    report(ReplicaEventKind::kFailSafe,
+           absl::StrCat("no majority, stopping fail-safe: ", why));
     out.fail_safe = absl::StrFormat("%s; %s", trigger.detail, why);
     return out;
   };
@@ -54,7 +58,8 @@ absl::StatusOr<RecoveryOutcome> Recovery::Recover(const Trigger& trigger,
   const int loser = 1 - *survivor;
   out.event.voted_out =
       loser == kLeader ? ReplicaRole::kLeader : ReplicaRole::kFollower;
-  hooks_.report(absl::StrFormat(
+  report(ReplicaEventKind::kVote,
+         absl::StrFormat(
       "replica %s rebuilt from the checkpoint at ESN %d agrees with the %s "
       "(%s); the %s (%s) is voted out",
       c.name, checkpoints_.verified_esn(), RoleName(*survivor),
@@ -65,7 +70,8 @@ absl::StatusOr<RecoveryOutcome> Recovery::Recover(const Trigger& trigger,
   }
   out.event.recovered = true;
   out.event.recovery_ms = MsSince(trigger.detected_ns);
-  hooks_.report(absl::StrFormat(
+  report(ReplicaEventKind::kRecovered,
+         absl::StrFormat(
       "recovered in %.1f ms; replicas %s (leader) and %s (follower) go on",
       *out.event.recovery_ms, replicas.leader->name, replicas.follower->name));
   return out;

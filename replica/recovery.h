@@ -42,7 +42,7 @@ class Recovery {
     // A replica with its sink and the next name, no machine yet.
     std::function<std::unique_ptr<Replica>()> new_replica;
     // Told each step as it happens, one line each.
-    std::function<void(const std::string&)> report;
+    std::function<void(const ReplicaEvent&)> report;
     // What is left of the run's time limit, when it has one.
     std::function<std::optional<double>()> seconds_left;
   };

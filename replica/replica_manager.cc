@@ -100,7 +100,7 @@ absl::Status ReplicaManager::Start(std::span<const uint8_t> kernel,
       Recovery::Hooks{
           .new_replica =
               [this] { return NewReplica(ReplicaName(next_name_++)); },
-          .report = [this](const std::string& line) { Report(line); },
+          .report = [this](const ReplicaEvent& event) { Report(event); },
           .seconds_left = [this] { return RemainingSeconds(); }});
 
   if (absl::Status s = BootLeader(kernel, kernel_name, boot); !s.ok()) return s;

@@ -96,8 +96,8 @@ class ReplicaManager {
   // checkpoint when the run did not end verified.
   absl::Status FinishRecording();
 
-  void Report(const std::string& line) const {
-    if (options_.on_event) options_.on_event(line);
+  void Report(const ReplicaEvent& event) const {
+    if (options_.on_event) options_.on_event(event);
   }
   void FailSafe(std::string why) {
     if (!outcome_.fail_safe) outcome_.fail_safe = std::move(why);

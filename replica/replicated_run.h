@@ -37,6 +37,19 @@
 
 namespace xv {
 
+enum class ReplicaEventKind {
+  kDivergence,  // the replicas disagreed
+  kVote,        // a third replica named the faulty one
+  kRecovered,   // the faulty one was replaced; the run goes on
+  kFailSafe,    // no majority: the run stops, releasing nothing more
+};
+
+struct ReplicaEvent {
+  ReplicaEventKind kind;
+  uint64_t esn;      // the divergence point the event belongs to
+  std::string line;  // for people: "divergence at ESN 75 (checkpoint): ..."
+};
+
 struct ReplicaOptions {
   // Verified checkpoints every this many exits; 0: none by count.
   uint64_t checkpoint_every = 20'000;
@@ -62,9 +75,8 @@ struct ReplicaOptions {
   // with) and costs a KVM refault per page under PVM (memtouch: 1.15x a
   // plain run's time without, 2.1x with). benchmarks/RESULTS.md.
   bool reclaim_zero_pages = false;
-  // Told each divergence, vote and recovery as it happens, one line each
-  // ("divergence at ESN 75 (checkpoint_mismatch): ..."); optional.
-  std::function<void(const std::string&)> on_event;
+  // Told each divergence, vote and recovery as it happens; optional.
+  std::function<void(const ReplicaEvent&)> on_event;
   // Write the verified nondeterminism log to a file (`replicate --record`).
   std::optional<ReplicaRecording> record;
   // The follower's CPU backend (must outlive the run); unset: the

@@ -17,7 +17,7 @@
 #include <tuple>
 
 #include "absl/strings/str_format.h"
-#include "cli/live_run.h"
+#include "session/live_run.h"
 #include "devices/test_sinks.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -75,7 +75,7 @@ std::ostream& operator<<(std::ostream& os, const GuestCase& c) {
 }
 
 struct Recording {
-  cli::LiveRunOutcome outcome;
+  LiveRunOutcome outcome;
   std::string output;  // the guest's serial output, live
   std::string log;
   std::string disk;
@@ -90,7 +90,7 @@ Recording Record(const std::string& backend, const GuestCase& c,
   const std::string name = c.label + tag + "_" + backend;
   rec.log = TempPath(name + ".log");
   const std::string out = TempPath(name + ".out");
-  cli::RunSettings settings;
+  RunSettings settings;
   settings.kernel_path = GuestPath(c.guest);
   settings.cmdline = c.cmdline;
   settings.memory_bytes = 64ull << 20;
@@ -111,10 +111,10 @@ Recording Record(const std::string& backend, const GuestCase& c,
     WriteBytes(rec.disk, image);
     settings.disk_path = rec.disk;
   }
-  cli::RecordRequest request{
+  RecordRequest request{
       .log_path = rec.log, .checkpoint_files = checkpoint_files, .hook = hook};
   request.options.checkpoint_interval = c.checkpoint_every;
-  auto outcome = cli::RunGuestLive(settings, nullptr,
+  auto outcome = RunGuestLive(settings, nullptr,
                                    /*want_state_hash=*/true, &request);
   EXPECT_TRUE(outcome.ok()) << outcome.status();
   if (outcome.ok()) {
@@ -426,14 +426,14 @@ TEST_P(TornLogTest, EveryCompleteFrameBeforeATornTailReplays) {
 TEST_P(TimeoutRecordingTest, RunStoppedBetweenExitsReplaysUpToItsLastExit) {
   XV_OPEN_BACKEND_OR_SKIP(hv);
   const std::string log = TempPath("spin_" + GetParam() + ".log");
-  cli::RunSettings settings;
+  RunSettings settings;
   settings.kernel_path = GuestPath("testcases/spin");
   settings.memory_bytes = 16ull << 20;
   settings.timeout_seconds = 0.5;
   settings.serial.output = "null";
   settings.backend = GetParam();
-  cli::RecordRequest request{.log_path = log};
-  auto outcome = cli::RunGuestLive(settings, nullptr, false, &request);
+  RecordRequest request{.log_path = log};
+  auto outcome = RunGuestLive(settings, nullptr, false, &request);
   ASSERT_TRUE(outcome.ok()) << outcome.status();
   EXPECT_EQ(outcome->backend, GetParam());
   ASSERT_EQ(outcome->result.reason, StopReason::kTimeout);

@@ -1,4 +1,4 @@
-#include "cli/backend_choice.h"
+#include "session/backend_choice.h"
 
 #include <atomic>
 #include <cstdio>
@@ -8,7 +8,7 @@
 #include "kvm/kvm_hypervisor.h"
 #include "kvm/kvm_system.h"
 
-namespace xv::cli {
+namespace xv {
 namespace {
 
 absl::StatusOr<std::unique_ptr<Hypervisor>> OpenKvm() {
@@ -28,7 +28,7 @@ absl::Status ValidateBackendChoice(std::string_view choice) {
 }
 
 absl::StatusOr<std::unique_ptr<Hypervisor>> OpenBackend(
-    std::string_view choice) {
+    std::string_view choice, bool note_fallback) {
   if (absl::Status s = ValidateBackendChoice(choice); !s.ok()) return s;
   if (choice == "kvm") return OpenKvm();
   if (choice == "emu") return LoadEmuHypervisor();
@@ -44,7 +44,7 @@ absl::StatusOr<std::unique_ptr<Hypervisor>> OpenBackend(
   }
   // Once per process: a command may open its backend more than once.
   static std::atomic<bool> noted{false};
-  if (!noted.exchange(true)) {
+  if (note_fallback && !noted.exchange(true)) {
     std::fprintf(stderr,
                  "xvirt: %s is not usable (%s); running on the emulator "
                  "backend\n",
@@ -54,4 +54,4 @@ absl::StatusOr<std::unique_ptr<Hypervisor>> OpenBackend(
   return emu;
 }
 
-}  // namespace xv::cli
+}  // namespace xv

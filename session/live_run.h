@@ -1,19 +1,36 @@
 // LiveRun: boots a kernel on a fresh machine with live back-ends and runs it
-// to the end — what `xvirt run`, `record` (and `demo`) do.
-#ifndef EXTRAVIRT_CLI_LIVE_RUN_H_
-#define EXTRAVIRT_CLI_LIVE_RUN_H_
+// to the end, plain, recorded or replicated: what `xvirt run`, `record`,
+// `replicate` and `demo` do, and what the C API's xv_run, xv_record and
+// xv_replicate do.
+#ifndef EXTRAVIRT_SESSION_LIVE_RUN_H_
+#define EXTRAVIRT_SESSION_LIVE_RUN_H_
 
 #include <optional>
 
 #include "absl/status/statusor.h"
 #include "base/hash128.h"
-#include "cli/run_settings.h"
+#include "devices/serial_backend.h"
 #include "machine/machine.h"
 #include "machine/run_loop.h"
 #include "replay/log_recorder.h"
 #include "replica/replicated_run.h"
 
-namespace xv::cli {
+namespace xv {
+
+// What a run needs: the kernel, its machine, its back-ends, its backend.
+struct RunSettings {
+  std::string kernel_path;
+  uint64_t memory_bytes = 256ull << 20;
+  std::string disk_path;  // empty: no disk
+  SerialBackendSpec serial;
+  std::string cmdline;
+  std::optional<double> timeout_seconds;
+  int64_t rtc_epoch_seconds = 0;
+  // --backend (session/backend_choice.h).
+  std::string backend = "auto";
+  // "auto" fell back to the emulator: say so on stderr (not in a library).
+  bool note_backend_fallback = true;
+};
 
 struct LiveRunOutcome {
   // The backend that ran it ("kvm").
@@ -55,6 +72,6 @@ absl::StatusOr<ReplicatedOutcome> RunGuestReplicated(
     const RunSettings& settings, RunController* controller,
     ReplicaOptions options, std::string_view follower_backend = "");
 
-}  // namespace xv::cli
+}  // namespace xv
 
-#endif  // EXTRAVIRT_CLI_LIVE_RUN_H_
+#endif  // EXTRAVIRT_SESSION_LIVE_RUN_H_

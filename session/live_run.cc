@@ -1,16 +1,16 @@
-#include "cli/live_run.h"
+#include "session/live_run.h"
 
 #include <fstream>
 #include <iterator>
 #include <vector>
 
 #include "absl/strings/str_format.h"
-#include "cli/backend_choice.h"
+#include "session/backend_choice.h"
 #include "machine/live_environment.h"
 #include "machine/multiboot_loader.h"
 #include "replay/machine_recorder.h"
 
-namespace xv::cli {
+namespace xv {
 namespace {
 
 absl::StatusOr<std::vector<uint8_t>> ReadFile(const std::string& path) {
@@ -76,11 +76,12 @@ absl::StatusOr<ReplicatedOutcome> RunGuestReplicated(
     ReplicaOptions options, std::string_view follower_backend) {
   auto setup = PrepareLiveRun(settings);
   if (!setup.ok()) return setup.status();
-  auto hypervisor = OpenBackend(settings.backend);
+  auto hypervisor = OpenBackend(settings.backend, settings.note_backend_fallback);
   if (!hypervisor.ok()) return hypervisor.status();
   std::unique_ptr<Hypervisor> follower;
   if (!follower_backend.empty()) {
-    auto opened = OpenBackend(follower_backend);
+    auto opened =
+        OpenBackend(follower_backend, settings.note_backend_fallback);
     if (!opened.ok()) return opened.status();
     follower = std::move(*opened);
     options.follower_hypervisor = follower.get();
@@ -107,7 +108,7 @@ absl::StatusOr<LiveRunOutcome> RunGuestLive(const RunSettings& settings,
   const MultibootOptions& boot_options = setup->boot;
   LiveEnvironment& env = *setup->env;
   const MachineConfig& config = setup->config;
-  auto hypervisor = OpenBackend(settings.backend);
+  auto hypervisor = OpenBackend(settings.backend, settings.note_backend_fallback);
   if (!hypervisor.ok()) return hypervisor.status();
   // Recording puts the recorder between the machine and its back-ends, and
   // on the run's input path.
@@ -158,4 +159,4 @@ absl::StatusOr<LiveRunOutcome> RunGuestLive(const RunSettings& settings,
   return outcome;
 }
 
-}  // namespace xv::cli
+}  // namespace xv
