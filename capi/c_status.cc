@@ -48,8 +48,7 @@ xv_status Report(xv_status code, std::string_view message) {
   return code;
 }
 
-xv_status ReportLogOpenError(const char* function,
-                             const absl::Status& status) {
+xv_status ReportLogOpenError(const char* function, const absl::Status& status) {
   const std::string message =
       std::string(function) + ": " + std::string(status.message());
   if (status.code() == absl::StatusCode::kInvalidArgument) {

@@ -69,6 +69,16 @@ xv_status ReadSized(const char* function, const char* argument, const T* in,
   return XV_OK;
 }
 
+// An optional in-struct (NULL: every field zero, the defaults).
+template <typename T>
+xv_status ReadOptionalSized(const char* function, const char* argument,
+                            const T* in, T* out) {
+  if (in != nullptr) return ReadSized(function, argument, in, out);
+  *out = T{};
+  out->struct_size = sizeof(T);
+  return XV_OK;
+}
+
 // Out: `caller` must say it has room for at least this version's struct.
 template <typename T>
 xv_status CheckOutSize(const char* function, const char* argument,
@@ -82,6 +92,13 @@ xv_status CheckOutSize(const char* function, const char* argument,
                       std::to_string(sizeof(T)));
   }
   return XV_OK;
+}
+
+// An optional out-struct (NULL: not wanted).
+template <typename T>
+xv_status CheckOptionalOutSize(const char* function, const char* argument,
+                               const T* caller) {
+  return caller == nullptr ? XV_OK : CheckOutSize(function, argument, caller);
 }
 
 // Copies `text` into a fixed buffer, truncated, always NUL-terminated.

@@ -163,8 +163,8 @@ xv_status xv_guest_set_serial_fds(xv_guest* guest, int in_fd, int out_fd) {
     return WithGuest(fn, guest, [&](RunSettings& s) {
       if (in_fd < -1 || out_fd < -1) {
         return Report(XV_E_INVALID_ARGUMENT,
-                      absl::StrFormat("%s: %d, %d: a descriptor or -1",
-                                      fn, in_fd, out_fd));
+                      absl::StrFormat("%s: %d, %d: a descriptor or -1", fn,
+                                      in_fd, out_fd));
       }
       s.serial.input = in_fd < 0 ? "" : absl::StrFormat("fd:%d", in_fd);
       s.serial.output = out_fd < 0 ? "null" : absl::StrFormat("fd:%d", out_fd);
@@ -174,8 +174,7 @@ xv_status xv_guest_set_serial_fds(xv_guest* guest, int in_fd, int out_fd) {
 }
 
 xv_status xv_guest_set_serial_callback(xv_guest* guest,
-                                       xv_serial_write_fn write,
-                                       void* opaque) {
+                                       xv_serial_write_fn write, void* opaque) {
   const char* const fn = __func__;
   return Guarded(fn, [&] {
     return WithGuest(fn, guest, [&](RunSettings& s) {
@@ -195,11 +194,9 @@ xv_status xv_run(const xv_guest* guest, xv_run_result* result) {
   const char* const fn = __func__;
   return Guarded(fn, [&] {
     return WithGuest(fn, guest, [&](RunSettings& s) {
-      if (result != nullptr) {
-        if (xv_status c = xv::capi::CheckOutSize(fn, "result", result);
-            c != XV_OK) {
-          return c;
-        }
+      if (xv_status c = xv::capi::CheckOptionalOutSize(fn, "result", result);
+          c != XV_OK) {
+        return c;
       }
       auto outcome = xv::RunGuestLive(s, nullptr, /*want_state_hash=*/true);
       if (!outcome.ok()) return ReportFrom(fn, outcome.status());
@@ -216,18 +213,16 @@ xv_status xv_record(const xv_guest* guest, const char* log_path,
   return Guarded(fn, [&] {
     return WithGuest(fn, guest, [&](RunSettings& s) {
       if (log_path == nullptr) return NullArgument(fn, "log_path");
-      if (result != nullptr) {
-        if (xv_status c = xv::capi::CheckOutSize(fn, "result", result);
-            c != XV_OK) {
-          return c;
-        }
+      if (xv_status c = xv::capi::CheckOptionalOutSize(fn, "result", result);
+          c != XV_OK) {
+        return c;
       }
       xv::RecordRequest request{.log_path = log_path};
       if (checkpoint_interval != 0) {
         request.options.checkpoint_interval = checkpoint_interval;
       }
-      auto outcome = xv::RunGuestLive(s, nullptr, /*want_state_hash=*/true,
-                                      &request);
+      auto outcome =
+          xv::RunGuestLive(s, nullptr, /*want_state_hash=*/true, &request);
       if (!outcome.ok()) return ReportFrom(fn, outcome.status());
       return xv::capi::Deliver(fn, "result", result,
                                xv::capi::ToC(outcome->result, outcome->backend,
@@ -242,27 +237,20 @@ xv_status xv_replicate(const xv_guest* guest,
   const char* const fn = __func__;
   return Guarded(fn, [&] {
     return WithGuest(fn, guest, [&](RunSettings& s) {
-      xv_replicate_options o{};
-      o.struct_size = sizeof o;
-      if (options != nullptr) {
-        if (xv_status c =
-                xv::capi::ReadSized(fn, "options", options, &o);
-            c != XV_OK) {
-          return c;
-        }
+      xv_replicate_options o;
+      if (xv_status c = xv::capi::ReadOptionalSized(fn, "options", options, &o);
+          c != XV_OK) {
+        return c;
       }
-      if (result != nullptr) {
-        if (xv_status c = xv::capi::CheckOutSize(fn, "result", result);
-            c != XV_OK) {
-          return c;
-        }
+      if (xv_status c = xv::capi::CheckOptionalOutSize(fn, "result", result);
+          c != XV_OK) {
+        return c;
       }
       xv::ReplicaOptions r;
       if (o.checkpoint_every != 0) r.checkpoint_every = o.checkpoint_every;
       if (o.checkpoint_ms < 0) {
         return Report(XV_E_INVALID_ARGUMENT,
-                      std::string(fn) +
-                          ": options->checkpoint_ms is negative");
+                      std::string(fn) + ": options->checkpoint_ms is negative");
       }
       if (o.checkpoint_ms > 0) r.checkpoint_ms = o.checkpoint_ms;
       if (o.inject != nullptr) {

@@ -1,6 +1,7 @@
 #include "capi/own_loop_conversion.h"
 
 #include "absl/strings/str_format.h"
+#include "capi/c_status.h"
 #include "capi/hash_conversion.h"
 
 namespace xv::capi {
@@ -31,8 +32,8 @@ absl::StatusOr<InputEvent> InputFromC(const xv_input& in) {
     }
     case XV_INPUT_BOUNDARY_READ:
       if (in.size == 0 || in.size > 8) {
-        return absl::InvalidArgumentError(absl::StrFormat(
-            "a BOUNDARY_READ of %d bytes (1 to 8)", in.size));
+        return absl::InvalidArgumentError(
+            absl::StrFormat("a BOUNDARY_READ of %d bytes (1 to 8)", in.size));
       }
       return InputEvent::BoundaryRead(in.address, in.size, in.value,
                                       in.is_mmio != 0);
@@ -72,8 +73,7 @@ absl::StatusOr<DeviceOutput> OutputFromC(const xv_output& in) {
     return absl::InvalidArgumentError("output->device is NULL or empty");
   }
   if (in.data == nullptr && in.data_size != 0) {
-    return absl::InvalidArgumentError(
-        "output->data is NULL, data_size is not");
+    return absl::InvalidArgumentError("output->data is NULL, data_size is not");
   }
   DeviceOutput out{.device = in.device,
                    .arg = in.arg,
@@ -95,6 +95,22 @@ absl::StatusOr<DeviceOutput> OutputFromC(const xv_output& in) {
   }
   return absl::InvalidArgumentError(
       absl::StrFormat("output->kind %d is not an xv_output_kind", in.kind));
+}
+
+xv_status ReadOutputArgument(const char* function, const xv_output* output,
+                             DeviceOutput& out) {
+  xv_output o{};
+  if (xv_status c = ReadSized(function, "output", output, &o); c != XV_OK) {
+    return c;
+  }
+  auto converted = OutputFromC(o);
+  if (!converted.ok()) {
+    return Report(absl::Status(
+        converted.status().code(),
+        absl::StrFormat("%s: %s", function, converted.status().message())));
+  }
+  out = *converted;
+  return XV_OK;
 }
 
 LoggedEnd LoggedEndFromC(const xv_run_end& end) {

@@ -17,6 +17,11 @@ absl::StatusOr<InputEvent> InputFromC(const xv_input& in);
 xv_input InputToC(const InputEvent& in);
 // `out.device` and `out.data` point into `in`.
 absl::StatusOr<DeviceOutput> OutputFromC(const xv_output& in);
+// The caller's `output` argument of `function`, checked (struct size,
+// fields) and converted; an error is reported (xv_last_error) and returned.
+// `out` points into the caller's memory: use it during the call only.
+xv_status ReadOutputArgument(const char* function, const xv_output* output,
+                             DeviceOutput& out);
 LoggedEnd LoggedEndFromC(const xv_run_end& end);
 ReplayedEnd ReplayedEndFromC(const xv_run_end& end);
 

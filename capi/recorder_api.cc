@@ -24,9 +24,8 @@ HandleTable<xv_recorder, Recorder>& Recorders() {
 }
 
 xv_status Failed(const char* function, const absl::Status& status) {
-  return Report(absl::Status(status.code(),
-                             absl::StrFormat("%s: %s", function,
-                                             status.message())));
+  return Report(absl::Status(
+      status.code(), absl::StrFormat("%s: %s", function, status.message())));
 }
 
 // The live, unfinished recorder behind `handle`, or the error to return.
@@ -118,14 +117,12 @@ xv_status xv_recorder_output(xv_recorder* recorder, uint64_t esn,
   const char* const fn = __func__;
   return Guarded(fn, [&] {
     return WithRecorder(fn, recorder, [&](Recorder& r) {
-      xv_output o{};
-      if (xv_status c = xv::capi::ReadSized(fn, "output", output, &o);
+      xv::DeviceOutput converted;
+      if (xv_status c = xv::capi::ReadOutputArgument(fn, output, converted);
           c != XV_OK) {
         return c;
       }
-      auto converted = xv::capi::OutputFromC(o);
-      if (!converted.ok()) return Failed(fn, converted.status());
-      r.log->RecordOutput(esn, *converted);
+      r.log->RecordOutput(esn, converted);
       return XV_OK;
     });
   });
@@ -150,11 +147,11 @@ xv_status xv_recorder_rendezvous(xv_recorder* recorder, uint64_t esn,
     return WithRecorder(fn, recorder, [&](Recorder& r) {
       const bool due = r.log->CheckpointDue(esn);
       if (due != (state_hash != nullptr)) {
-        return Report(XV_E_PROTOCOL,
-                      absl::StrFormat(
-                          "%s: at ESN %d a state hash is %s (see "
-                          "xv_recorder_checkpoint_due)",
-                          fn, esn, due ? "required" : "not expected"));
+        return Report(
+            XV_E_PROTOCOL,
+            absl::StrFormat("%s: at ESN %d a state hash is %s (see "
+                            "xv_recorder_checkpoint_due)",
+                            fn, esn, due ? "required" : "not expected"));
       }
       std::optional<xv::Hash128> hash;
       if (state_hash != nullptr) hash = xv::capi::FromC(*state_hash);
@@ -171,8 +168,7 @@ xv_status xv_recorder_finish(xv_recorder* recorder, const xv_run_end* end) {
   return Guarded(fn, [&] {
     return WithRecorder(fn, recorder, [&](Recorder& r) {
       xv_run_end e{};
-      if (xv_status c = xv::capi::ReadSized(fn, "end", end, &e);
-          c != XV_OK) {
+      if (xv_status c = xv::capi::ReadSized(fn, "end", end, &e); c != XV_OK) {
         return c;
       }
       r.finished = true;

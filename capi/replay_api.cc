@@ -41,27 +41,21 @@ xv_status xv_replay(const char* log_path, const xv_replay_options* options,
     if (log_path == nullptr) {
       return xv::capi::NullArgument(fn, "log_path");
     }
-    xv_replay_options o{};
-    o.struct_size = sizeof o;
-    if (options != nullptr) {
-      if (xv_status c = xv::capi::ReadSized(fn, "options", options, &o);
-          c != XV_OK) {
-        return c;
-      }
+    xv_replay_options o;
+    if (xv_status c = xv::capi::ReadOptionalSized(fn, "options", options, &o);
+        c != XV_OK) {
+      return c;
     }
-    if (result != nullptr) {
-      if (xv_status c = xv::capi::CheckOutSize(fn, "result", result);
-          c != XV_OK) {
-        return c;
-      }
+    if (xv_status c = xv::capi::CheckOptionalOutSize(fn, "result", result);
+        c != XV_OK) {
+      return c;
     }
     const std::string backend = o.backend == nullptr ? "auto" : o.backend;
     auto hypervisor = xv::OpenBackend(backend, /*note_fallback=*/false);
     if (!hypervisor.ok()) {
       return Report(absl::Status(
           hypervisor.status().code(),
-          std::string(fn) + ": " +
-              std::string(hypervisor.status().message())));
+          std::string(fn) + ": " + std::string(hypervisor.status().message())));
     }
     xv::ReplayOptions replay;
     if (o.until_esn != 0) replay.until = o.until_esn;
@@ -88,8 +82,8 @@ xv_status xv_replay(const char* log_path, const xv_replay_options* options,
       r.verdict = XV_VERDICT_DIVERGED;
       r.divergence = xv::capi::ToC(*outcome->divergence);
     } else {
-      r.verdict = outcome->complete ? XV_VERDICT_VERIFIED
-                                    : XV_VERDICT_INCOMPLETE;
+      r.verdict =
+          outcome->complete ? XV_VERDICT_VERIFIED : XV_VERDICT_INCOMPLETE;
       r.divergence.struct_size = sizeof r.divergence;
     }
     *result = r;

@@ -80,13 +80,11 @@ xv_status xv_replayer_open(const char* path, xv_replayer** out) {
   });
 }
 
-xv_status xv_replayer_machine(xv_replayer* replayer,
-                              xv_recorded_machine* out) {
+xv_status xv_replayer_machine(xv_replayer* replayer, xv_recorded_machine* out) {
   const char* const fn = __func__;
   return Guarded(fn, [&] {
     return WithReplayer(fn, replayer, [&](Replayer& r) {
-      if (xv_status c = xv::capi::CheckOutSize(fn, "out", out);
-          c != XV_OK) {
+      if (xv_status c = xv::capi::CheckOutSize(fn, "out", out); c != XV_OK) {
         return c;
       }
       const xv::RecordedMachine& m = r.log->machine();
@@ -195,14 +193,12 @@ xv_status xv_replayer_output(xv_replayer* replayer, uint64_t esn,
   const char* const fn = __func__;
   return Guarded(fn, [&] {
     return WithReplayer(fn, replayer, [&](Replayer& r) {
-      xv_output o{};
-      if (xv_status c = xv::capi::ReadSized(fn, "output", output, &o);
+      xv::DeviceOutput converted;
+      if (xv_status c = xv::capi::ReadOutputArgument(fn, output, converted);
           c != XV_OK) {
         return c;
       }
-      auto converted = xv::capi::OutputFromC(o);
-      if (!converted.ok()) return Failed(fn, converted.status());
-      r.log->OnOutput(esn, *converted);
+      r.log->OnOutput(esn, converted);
       if (r.log->divergence()) {
         return Report(XV_E_DIVERGED,
                       absl::StrFormat("%s: the replay diverged at ESN %d (%s)",
@@ -259,8 +255,7 @@ xv_status xv_replayer_finish(xv_replayer* replayer, const xv_run_end* end,
     return WithReplayer(fn, replayer, [&](Replayer& r) {
       if (complete != nullptr) *complete = 0;
       xv_run_end e{};
-      if (xv_status c = xv::capi::ReadSized(fn, "end", end, &e);
-          c != XV_OK) {
+      if (xv_status c = xv::capi::ReadSized(fn, "end", end, &e); c != XV_OK) {
         return c;
       }
       if (absl::Status s = r.log->Finish(xv::capi::ReplayedEndFromC(e));
@@ -279,8 +274,7 @@ xv_status xv_replayer_divergence(xv_replayer* replayer, xv_divergence* out,
   return Guarded(fn, [&] {
     return WithReplayer(fn, replayer, [&](Replayer& r) {
       if (diverged == nullptr) return NullArgument(fn, "diverged");
-      if (xv_status c = xv::capi::CheckOutSize(fn, "out", out);
-          c != XV_OK) {
+      if (xv_status c = xv::capi::CheckOutSize(fn, "out", out); c != XV_OK) {
         return c;
       }
       *diverged = r.log->divergence().has_value() ? 1 : 0;
@@ -291,17 +285,15 @@ xv_status xv_replayer_divergence(xv_replayer* replayer, xv_divergence* out,
 }
 
 xv_status xv_replayer_report_divergence(xv_replayer* replayer, uint64_t esn,
-                                        const char* what,
-                                        const char* expected,
+                                        const char* what, const char* expected,
                                         const char* actual) {
   const char* const fn = __func__;
   return Guarded(fn, [&] {
     return WithReplayer(fn, replayer, [&](Replayer& r) {
       if (what == nullptr) return NullArgument(fn, "what");
-      return Failed(fn,
-                    r.log->ReportDivergence(esn, what,
-                                            expected == nullptr ? "" : expected,
-                                            actual == nullptr ? "" : actual));
+      return Failed(fn, r.log->ReportDivergence(
+                            esn, what, expected == nullptr ? "" : expected,
+                            actual == nullptr ? "" : actual));
     });
   });
 }

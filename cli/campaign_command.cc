@@ -20,7 +20,6 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "cli/commands.h"
-#include "session/live_run.h"
 #include "cli/replica_settings.h"
 #include "cli/run_settings.h"
 #include "cli/stop_signals.h"
@@ -28,6 +27,7 @@
 #include "replica/fault_campaign.h"
 #include "replica/fault_spec.h"
 #include "replica/replicated_run.h"
+#include "session/live_run.h"
 
 namespace xv::cli {
 namespace {
@@ -140,8 +140,7 @@ CapturedRun RunCaptured(RunSettings settings, const std::string& output_path,
   settings.serial.output = "file:" + output_path;
   auto events = std::make_shared<std::vector<std::string>>();
   auto mu = std::make_shared<std::mutex>();
-  options.on_event = [events, mu,
-                      verbose_prefix](const ReplicaEvent& event) {
+  options.on_event = [events, mu, verbose_prefix](const ReplicaEvent& event) {
     const std::string& line = event.line;
     std::lock_guard<std::mutex> lock(*mu);
     events->push_back(line);

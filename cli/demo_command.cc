@@ -11,10 +11,10 @@
 #include <sstream>
 
 #include "absl/strings/str_format.h"
-#include "session/backend_choice.h"
 #include "cli/commands.h"
-#include "session/live_run.h"
 #include "cli/run_settings.h"
+#include "session/backend_choice.h"
+#include "session/live_run.h"
 
 namespace xv::cli {
 namespace {
@@ -152,14 +152,14 @@ int DemoCommand(const Invocation& inv) {
     return Fail(kExitCannotRun, fault.status());
   }
   const std::string faulty_out = (dir / "fault.out").string();
-  auto faulty = RunGuestReplicated(settings_for(faulty_out), nullptr,
-                                   {.checkpoint_every = kCheckpointEvery,
-                                    .inject = *fault,
-                                    .on_event = [](const ReplicaEvent& event) {
-                                      std::printf("   > %s\n",
-                                                  event.line.c_str());
-                                      std::fflush(stdout);
-                                    }});
+  auto faulty =
+      RunGuestReplicated(settings_for(faulty_out), nullptr,
+                         {.checkpoint_every = kCheckpointEvery,
+                          .inject = *fault,
+                          .on_event = [](const ReplicaEvent& event) {
+                            std::printf("   > %s\n", event.line.c_str());
+                            std::fflush(stdout);
+                          }});
   if (!faulty.ok()) {
     cleanup();
     return Fail(kExitCannotRun, faulty.status());

@@ -4,14 +4,14 @@
 #include <iostream>
 
 #include "absl/strings/str_format.h"
-#include "session/backend_choice.h"
 #include "cli/commands.h"
-#include "session/live_run.h"
 #include "cli/replica_settings.h"
 #include "cli/run_report.h"
 #include "cli/run_settings.h"
 #include "cli/stop_signals.h"
 #include "replica/fault_spec.h"
+#include "session/backend_choice.h"
+#include "session/live_run.h"
 
 namespace xv::cli {
 namespace {

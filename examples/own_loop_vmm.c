@@ -42,23 +42,22 @@
 #define _POSIX_C_SOURCE 200809L /* getpid() */
 
 #include <errno.h>
+#include <extravirt/extravirt.h>
 #include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
-
-#include <extravirt/extravirt.h>
 #include <unicorn/unicorn.h>
+#include <unistd.h>
 
 /* What the log's header says about who wrote it. A replay checks it: a log
  * made by another VMM describes a machine this one cannot rebuild. */
 #define RECORDED_BY "own_loop_vmm 1"
 
-#define GUEST_BASE 0x1000u      /* where the code image is loaded and starts */
-#define RAM_BYTES 0x10000u      /* 64 KiB, mapped at guest address 0 */
+#define GUEST_BASE 0x1000u       /* where the code image is loaded and starts */
+#define RAM_BYTES 0x10000u       /* 64 KiB, mapped at guest address 0 */
 #define MAX_RAM_BYTES 0x1000000u /* what a replay accepts from a log header */
 #define PORT_SENSOR 0x60u
 #define PORT_RESULT 0x61u
@@ -97,12 +96,12 @@ struct vmm {
   uint32_t ram_bytes;
   xv_recorder* rec;
   xv_replayer* rep;
-  uint64_t esn;       /* guest-initiated exits so far; 0 before the first */
-  uint32_t result;    /* the last value written to port 0x62 */
-  int tamper;         /* replay-tampered: the next reading gets +1 */
-  int stopping;       /* we asked Unicorn to stop: ignore further exits */
-  int at_stop_point;  /* replay: xv_replayer_stop_here stopped the run */
-  int exit_code;      /* set when something failed: what main returns */
+  uint64_t esn;      /* guest-initiated exits so far; 0 before the first */
+  uint32_t result;   /* the last value written to port 0x62 */
+  int tamper;        /* replay-tampered: the next reading gets +1 */
+  int stopping;      /* we asked Unicorn to stop: ignore further exits */
+  int at_stop_point; /* replay: xv_replayer_stop_here stopped the run */
+  int exit_code;     /* set when something failed: what main returns */
 };
 
 /* ---- Failing ------------------------------------------------------------ */
@@ -125,7 +124,8 @@ static void print_divergence(struct vmm* v) {
     return;
   }
   fprintf(stderr,
-          "own_loop_vmm: replay diverged at ESN %" PRIu64 ": %s\n"
+          "own_loop_vmm: replay diverged at ESN %" PRIu64
+          ": %s\n"
           "  expected: %s\n"
           "  actual:   %s\n"
           "  last verified state: ESN %" PRIu64 "\n",
@@ -174,8 +174,8 @@ static void put_le32(uint8_t* p, uint32_t x) {
  * points of the same run; like KVM finishing an IN on the next KVM_RUN. */
 static int state_hash(struct vmm* v, xv_hash128* out) {
   static const int regs[] = {
-      UC_X86_REG_EAX, UC_X86_REG_EBX, UC_X86_REG_ECX, UC_X86_REG_EDX,
-      UC_X86_REG_ESI, UC_X86_REG_EDI, UC_X86_REG_EBP, UC_X86_REG_ESP,
+      UC_X86_REG_EAX, UC_X86_REG_EBX,    UC_X86_REG_ECX, UC_X86_REG_EDX,
+      UC_X86_REG_ESI, UC_X86_REG_EDI,    UC_X86_REG_EBP, UC_X86_REG_ESP,
       UC_X86_REG_EIP, UC_X86_REG_EFLAGS,
   };
   uint8_t reg_bytes[sizeof regs / sizeof regs[0] * 4];
@@ -334,8 +334,8 @@ static uint32_t on_in(uc_engine* uc, uint32_t port, int size, void* opaque) {
       }
     } else {
       /* Replaying: never ask the host; the value is the recorded one. */
-      s = xv_replayer_take_boundary_read(v->rep, v->esn, port, (uint8_t)size,
-                                         0, &value);
+      s = xv_replayer_take_boundary_read(v->rep, v->esn, port, (uint8_t)size, 0,
+                                         &value);
       if (s != XV_OK) {
         xv_fail(v, "xv_replayer_take_boundary_read", s);
         return 0;
@@ -397,9 +397,10 @@ static int build_guest(struct vmm* v, const uint8_t* image, size_t image_size,
   uc_err err;
 
   if (ram_bytes <= GUEST_BASE || ram_bytes % 4096 != 0 ||
-      ram_bytes > MAX_RAM_BYTES ||
-      image_size == 0 || image_size > ram_bytes - GUEST_BASE) {
-    fprintf(stderr, "own_loop_vmm: a %zu-byte image in %" PRIu64
+      ram_bytes > MAX_RAM_BYTES || image_size == 0 ||
+      image_size > ram_bytes - GUEST_BASE) {
+    fprintf(stderr,
+            "own_loop_vmm: a %zu-byte image in %" PRIu64
             " bytes of RAM is not a machine this VMM builds\n",
             image_size, ram_bytes);
     return 1;
@@ -421,8 +422,7 @@ static int build_guest(struct vmm* v, const uint8_t* image, size_t image_size,
     return 1;
   }
   if ((err = uc_mem_map(v->uc, 0, v->ram_bytes, UC_PROT_ALL)) != UC_ERR_OK ||
-      (err = uc_mem_write(v->uc, GUEST_BASE, image, image_size)) !=
-          UC_ERR_OK ||
+      (err = uc_mem_write(v->uc, GUEST_BASE, image, image_size)) != UC_ERR_OK ||
       (err = uc_reg_write(v->uc, UC_X86_REG_EIP, &eip)) != UC_ERR_OK ||
       (err = uc_reg_write(v->uc, UC_X86_REG_ECX, &ecx)) != UC_ERR_OK ||
       (err = uc_hook_add(v->uc, &in_hook, UC_HOOK_INSN, in_cb, v, 1, 0,
@@ -460,8 +460,10 @@ static int run_guest(struct vmm* v) {
   if ((err = uc_reg_read(v->uc, UC_X86_REG_EIP, &eip)) != UC_ERR_OK ||
       eip == 0 || (err = uc_mem_read(v->uc, eip - 1, &insn, 1)) != UC_ERR_OK ||
       insn != 0xF4) {
-    fprintf(stderr, "own_loop_vmm: the guest stopped at EIP 0x%08" PRIx32
-            " without a HLT\n", eip);
+    fprintf(stderr,
+            "own_loop_vmm: the guest stopped at EIP 0x%08" PRIx32
+            " without a HLT\n",
+            eip);
     v->exit_code = 1;
     return v->exit_code;
   }
@@ -485,8 +487,7 @@ static int parse_readings(const char* text, unsigned long* out) {
 
 /* ---- record ------------------------------------------------------------- */
 
-static int record(struct vmm* v, const char* log_path,
-                  unsigned long readings) {
+static int record(struct vmm* v, const char* log_path, unsigned long readings) {
   char cmdline[32];
   xv_recorded_machine machine;
   xv_run_end end;
@@ -512,8 +513,7 @@ static int record(struct vmm* v, const char* log_path,
   s = xv_recorder_create(log_path, &machine, CHECKPOINT_INTERVAL, &v->rec);
   if (s != XV_OK) {
     v->rec = NULL;
-    fprintf(stderr, "own_loop_vmm: xv_recorder_create: %s\n",
-            xv_last_error());
+    fprintf(stderr, "own_loop_vmm: xv_recorder_create: %s\n", xv_last_error());
     return 1;
   }
 
@@ -528,8 +528,7 @@ static int record(struct vmm* v, const char* log_path,
   end.has_final_state_hash = 1;
   end.final_state_hash = final_hash;
   if ((s = xv_recorder_finish(v->rec, &end)) != XV_OK) {
-    fprintf(stderr, "own_loop_vmm: xv_recorder_finish: %s\n",
-            xv_last_error());
+    fprintf(stderr, "own_loop_vmm: xv_recorder_finish: %s\n", xv_last_error());
     return 1;
   }
   printf("recorded %lu readings, ESN %" PRIu64 ", result 0x%08" PRIx32 "\n",
@@ -556,8 +555,7 @@ static int replay(struct vmm* v, const char* log_path, int tamper) {
   }
   XV_INIT_STRUCT(&machine);
   if ((s = xv_replayer_machine(v->rep, &machine)) != XV_OK) {
-    fprintf(stderr, "own_loop_vmm: xv_replayer_machine: %s\n",
-            xv_last_error());
+    fprintf(stderr, "own_loop_vmm: xv_replayer_machine: %s\n", xv_last_error());
     return 1;
   }
   /* Rebuild the guest from the log alone: the image, the RAM size and N
@@ -617,9 +615,11 @@ static int replay(struct vmm* v, const char* log_path, int tamper) {
     return v->exit_code;
   }
   if (!complete) {
-    fprintf(stderr, "own_loop_vmm: replayed to ESN %" PRIu64 " and it "
-            "matched, but %s does not hold the whole run\n", v->esn,
-            log_path);
+    fprintf(stderr,
+            "own_loop_vmm: replayed to ESN %" PRIu64
+            " and it "
+            "matched, but %s does not hold the whole run\n",
+            v->esn, log_path);
     return 3;
   }
   printf("replay verified: ESN %" PRIu64 ", result 0x%08" PRIx32 "\n", v->esn,
@@ -652,7 +652,8 @@ int main(int argc, char** argv) {
   } else if (argc == 3 && strcmp(argv[1], "replay-tampered") == 0) {
     rc = replay(&v, argv[2], 1);
   } else {
-    fprintf(stderr, "usage: own_loop_vmm record LOG [N] | replay LOG | "
+    fprintf(stderr,
+            "usage: own_loop_vmm record LOG [N] | replay LOG | "
             "replay-tampered LOG\n");
     return 64;
   }

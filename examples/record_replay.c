@@ -3,20 +3,21 @@
  * as two replicas with a fault injected, through libextravirt's C API.
  *
  *   cc record_replay.c $(pkg-config --cflags --libs extravirt) -o record_replay
- *   ./record_replay $(pkg-config --variable=guestdir extravirt)/hello.elf /tmp/hello.xvlog
- *   ./record_replay KERNEL LOG --input commands.txt --fault mem:0x1a5000:3@60:leader
+ *   ./record_replay $(pkg-config --variable=guestdir extravirt)/hello.elf
+ * /tmp/hello.xvlog
+ *   ./record_replay KERNEL LOG --input commands.txt --fault
+ * mem:0x1a5000:3@60:leader
  *
  * Prints one line per step; exits 0 when the replay was verified (and the
  * replicated run, if asked for, recovered), 1 otherwise, 64 on bad usage.
  */
 #define _POSIX_C_SOURCE 200809L
+#include <extravirt/extravirt.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-#include <extravirt/extravirt.h>
 
 static void usage(void) {
   fprintf(stderr,
@@ -128,12 +129,12 @@ int main(int argc, char** argv) {
            replay.divergence.expected, replay.divergence.actual);
     return 1;
   }
-  printf("replay: %s, ESN %llu, %llu inputs, %llu checkpoints, exit status "
-         "%d\n",
-         replay.verdict == XV_VERDICT_VERIFIED ? "verified" : "incomplete",
-         (unsigned long long)replay.run.esn,
-         (unsigned long long)replay.inputs,
-         (unsigned long long)replay.checkpoints, replay.run.exit_status);
+  printf(
+      "replay: %s, ESN %llu, %llu inputs, %llu checkpoints, exit status "
+      "%d\n",
+      replay.verdict == XV_VERDICT_VERIFIED ? "verified" : "incomplete",
+      (unsigned long long)replay.run.esn, (unsigned long long)replay.inputs,
+      (unsigned long long)replay.checkpoints, replay.run.exit_status);
   if (replay.verdict != XV_VERDICT_VERIFIED) return 1;
   if (fault == NULL) return 0;
 
@@ -154,13 +155,12 @@ int main(int argc, char** argv) {
   if (input_fd >= 0) close(input_fd);
   if (s != XV_OK) return fail("replicate");
   fflush(stdout);
-  printf("replicate: fault %s, %llu divergence(s), %d recovered, %s, exit "
-         "status %d, %llu outputs released\n",
-         result.fault_injected ? "injected" : "not reached",
-         (unsigned long long)result.divergences, recovered,
-         result.fail_safe ? "stopped fail-safe" : "run completed",
-         result.run.exit_status,
-         (unsigned long long)result.outputs_released);
-  return result.fail_safe || (result.fault_injected && recovered == 0) ? 1
-                                                                        : 0;
+  printf(
+      "replicate: fault %s, %llu divergence(s), %d recovered, %s, exit "
+      "status %d, %llu outputs released\n",
+      result.fault_injected ? "injected" : "not reached",
+      (unsigned long long)result.divergences, recovered,
+      result.fail_safe ? "stopped fail-safe" : "run completed",
+      result.run.exit_status, (unsigned long long)result.outputs_released);
+  return result.fail_safe || (result.fault_injected && recovered == 0) ? 1 : 0;
 }

@@ -58,22 +58,26 @@ absl::StatusOr<RecoveryOutcome> Recovery::Recover(const Trigger& trigger,
   const int loser = 1 - *survivor;
   out.event.voted_out =
       loser == kLeader ? ReplicaRole::kLeader : ReplicaRole::kFollower;
-  report(ReplicaEventKind::kVote,
-         absl::StrFormat(
-      "replica %s rebuilt from the checkpoint at ESN %d agrees with the %s "
-      "(%s); the %s (%s) is voted out",
-      c.name, checkpoints_.verified_esn(), RoleName(*survivor),
-      replicas.of(*survivor)->name, RoleName(loser), replicas.of(loser)->name));
+  report(
+      ReplicaEventKind::kVote,
+      absl::StrFormat(
+          "replica %s rebuilt from the checkpoint at ESN %d agrees with the %s "
+          "(%s); the %s (%s) is voted out",
+          c.name, checkpoints_.verified_esn(), RoleName(*survivor),
+          replicas.of(*survivor)->name, RoleName(loser),
+          replicas.of(loser)->name));
 
   if (absl::Status s = Replace(replicas, loser, *rebuilt); !s.ok()) {
     return give_up(s.message());
   }
   out.event.recovered = true;
   out.event.recovery_ms = MsSince(trigger.detected_ns);
-  report(ReplicaEventKind::kRecovered,
-         absl::StrFormat(
-      "recovered in %.1f ms; replicas %s (leader) and %s (follower) go on",
-      *out.event.recovery_ms, replicas.leader->name, replicas.follower->name));
+  report(
+      ReplicaEventKind::kRecovered,
+      absl::StrFormat(
+          "recovered in %.1f ms; replicas %s (leader) and %s (follower) go on",
+          *out.event.recovery_ms, replicas.leader->name,
+          replicas.follower->name));
   return out;
 }
 

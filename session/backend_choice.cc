@@ -27,8 +27,8 @@ absl::Status ValidateBackendChoice(std::string_view choice) {
       "--backend: '%s' is not one of %s", choice, kBackendChoices));
 }
 
-absl::StatusOr<std::unique_ptr<Hypervisor>> OpenBackend(
-    std::string_view choice, bool note_fallback) {
+absl::StatusOr<std::unique_ptr<Hypervisor>> OpenBackend(std::string_view choice,
+                                                        bool note_fallback) {
   if (absl::Status s = ValidateBackendChoice(choice); !s.ok()) return s;
   if (choice == "kvm") return OpenKvm();
   if (choice == "emu") return LoadEmuHypervisor();

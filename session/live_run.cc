@@ -5,10 +5,10 @@
 #include <vector>
 
 #include "absl/strings/str_format.h"
-#include "session/backend_choice.h"
 #include "machine/live_environment.h"
 #include "machine/multiboot_loader.h"
 #include "replay/machine_recorder.h"
+#include "session/backend_choice.h"
 
 namespace xv {
 namespace {
@@ -76,12 +76,12 @@ absl::StatusOr<ReplicatedOutcome> RunGuestReplicated(
     ReplicaOptions options, std::string_view follower_backend) {
   auto setup = PrepareLiveRun(settings);
   if (!setup.ok()) return setup.status();
-  auto hypervisor = OpenBackend(settings.backend, settings.note_backend_fallback);
+  auto hypervisor =
+      OpenBackend(settings.backend, settings.note_backend_fallback);
   if (!hypervisor.ok()) return hypervisor.status();
   std::unique_ptr<Hypervisor> follower;
   if (!follower_backend.empty()) {
-    auto opened =
-        OpenBackend(follower_backend, settings.note_backend_fallback);
+    auto opened = OpenBackend(follower_backend, settings.note_backend_fallback);
     if (!opened.ok()) return opened.status();
     follower = std::move(*opened);
     options.follower_hypervisor = follower.get();
@@ -108,7 +108,8 @@ absl::StatusOr<LiveRunOutcome> RunGuestLive(const RunSettings& settings,
   const MultibootOptions& boot_options = setup->boot;
   LiveEnvironment& env = *setup->env;
   const MachineConfig& config = setup->config;
-  auto hypervisor = OpenBackend(settings.backend, settings.note_backend_fallback);
+  auto hypervisor =
+      OpenBackend(settings.backend, settings.note_backend_fallback);
   if (!hypervisor.ok()) return hypervisor.status();
   // Recording puts the recorder between the machine and its back-ends, and
   // on the run's input path.

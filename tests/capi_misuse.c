@@ -8,11 +8,10 @@
  *   capi_misuse KERNEL SCRATCH_DIR    exits 0 when every check held
  */
 #define _POSIX_C_SOURCE 200809L
+#include <extravirt/extravirt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <extravirt/extravirt.h>
 
 static int failures = 0;
 
@@ -112,8 +111,7 @@ int main(int argc, char** argv) {
          xv_replay("/nonexistent/run.xvlog", &emu, &replay), XV_E_NOT_FOUND);
   snprintf(path, sizeof path, "%s/garbage.xvlog", argv[2]);
   write_file(path, "this is not a log at all, just some text\n", 41);
-  expect("xv_replay(not a log)", xv_replay(path, &emu, &replay),
-         XV_E_CORRUPT);
+  expect("xv_replay(not a log)", xv_replay(path, &emu, &replay), XV_E_CORRUPT);
   xv_replayer* replayer = NULL;
   expect("xv_replayer_open(not a log)", xv_replayer_open(path, &replayer),
          XV_E_CORRUPT);

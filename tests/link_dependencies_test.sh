@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
-# Unicorn is GPLv2: only libxvirt_emu.so may link it. xvirt (and so
-# libextravirt, which it links statically) must not have libunicorn or
-# libcapstone among its dynamic dependencies; the emulator's shared object
+# Unicorn is GPLv2: only libxvirt_emu.so may link it. xvirt (which links
+# the library statically) and libextravirt.so must not have libunicorn or
+# libcapstone among their dynamic dependencies; the emulator's shared object
 # must have both.
 set -euo pipefail
 xvirt="$1"
 emu="$2"
+libextravirt="$3"
 fail=0
-if ldd "$xvirt" | grep -E 'libunicorn|libcapstone'; then
-  echo "FAIL: $xvirt links Unicorn or Capstone" >&2
-  fail=1
-fi
+for binary in "$xvirt" "$libextravirt"; do
+  deps=$(ldd "$binary")
+  if grep -E 'libunicorn|libcapstone' <<<"$deps"; then
+    echo "FAIL: $binary links Unicorn or Capstone" >&2
+    fail=1
+  fi
+done
 # ldd's output in a variable: `ldd | grep -q` under pipefail fails when grep
 # exits early and ldd dies of SIGPIPE.
 emu_deps=$(ldd "$emu")

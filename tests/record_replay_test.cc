@@ -17,12 +17,12 @@
 #include <tuple>
 
 #include "absl/strings/str_format.h"
-#include "session/live_run.h"
 #include "devices/test_sinks.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "replay/machine_recorder.h"
 #include "replay/machine_replayer.h"
+#include "session/live_run.h"
 #include "tests/runfiles.h"
 #include "tests/test_backends.h"
 #include "tests/test_files.h"
@@ -115,7 +115,7 @@ Recording Record(const std::string& backend, const GuestCase& c,
       .log_path = rec.log, .checkpoint_files = checkpoint_files, .hook = hook};
   request.options.checkpoint_interval = c.checkpoint_every;
   auto outcome = RunGuestLive(settings, nullptr,
-                                   /*want_state_hash=*/true, &request);
+                              /*want_state_hash=*/true, &request);
   EXPECT_TRUE(outcome.ok()) << outcome.status();
   if (outcome.ok()) {
     rec.outcome = *outcome;

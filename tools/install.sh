@@ -53,17 +53,20 @@ soname="libextravirt.so.$major"
 real="libextravirt.so.$version"
 
 run() { if ((dry_run)); then echo "$*"; else "$@"; fi; }
+# cp + chmod rather than install(1): this script is itself named `install`
+# in its runfiles, where a PATH with "." would find it first.
+put() { run cp -f "$2" "$3"; run chmod "$1" "$3"; }
 
 run mkdir -p "$prefix/include/extravirt" "$prefix/lib/xvirt" \
   "$prefix/lib/pkgconfig" "$prefix/bin" "$prefix/share/extravirt/guests"
-run install -m 0644 "$header" "$prefix/include/extravirt/extravirt.h"
-run install -m 0755 "$lib" "$prefix/lib/$real"
+put 0644 "$header" "$prefix/include/extravirt/extravirt.h"
+put 0755 "$lib" "$prefix/lib/$real"
 run ln -sfn "$real" "$prefix/lib/$soname"
 run ln -sfn "$soname" "$prefix/lib/libextravirt.so"
-run install -m 0755 "$emu" "$prefix/lib/xvirt/libxvirt_emu.so"
-run install -m 0755 "$xvirt" "$prefix/bin/xvirt"
+put 0755 "$emu" "$prefix/lib/xvirt/libxvirt_emu.so"
+put 0755 "$xvirt" "$prefix/bin/xvirt"
 for guest in "$runfiles"/guest/*.elf; do
-  run install -m 0644 "$guest" "$prefix/share/extravirt/guests/"
+  put 0644 "$guest" "$prefix/share/extravirt/guests/${guest##*/}"
 done
 if ((dry_run)); then
   echo "write $prefix/lib/pkgconfig/extravirt.pc"

@@ -97,11 +97,11 @@ const char* xv_status_name(xv_status status);
 
 /* Zeroes the struct `*p` and sets its struct_size:
  *   xv_run_result r; XV_INIT_STRUCT(&r); */
-#define XV_INIT_STRUCT(p)                         \
-  do {                                            \
-    unsigned char* xv_b_ = (unsigned char*)(p);   \
+#define XV_INIT_STRUCT(p)                                                  \
+  do {                                                                     \
+    unsigned char* xv_b_ = (unsigned char*)(p);                            \
     for (size_t xv_i_ = 0; xv_i_ < sizeof *(p); ++xv_i_) xv_b_[xv_i_] = 0; \
-    (p)->struct_size = (uint32_t)sizeof *(p);     \
+    (p)->struct_size = (uint32_t)sizeof *(p);                              \
   } while (0)
 
 /* ---- State hashes -------------------------------------------------------- */
@@ -207,14 +207,15 @@ xv_status xv_run(const xv_guest* guest, xv_run_result* result);
 xv_status xv_record(const xv_guest* guest, const char* log_path,
                     uint64_t checkpoint_interval, xv_run_result* result);
 
-/* ---- Replaying a log ------------------------------------------------------ */
+/* ---- Replaying a log ------------------------------------------------------
+ */
 
 typedef enum xv_verdict {
-  XV_VERDICT_VERIFIED = 0,   /* every input, output, checkpoint and the end
-                                matched */
-  XV_VERDICT_DIVERGED = 1,   /* see the divergence */
-  XV_VERDICT_INCOMPLETE = 2  /* what was replayed matched, but not all could
-                                be checked (a torn log, until_esn) */
+  XV_VERDICT_VERIFIED = 0,  /* every input, output, checkpoint and the end
+                               matched */
+  XV_VERDICT_DIVERGED = 1,  /* see the divergence */
+  XV_VERDICT_INCOMPLETE = 2 /* what was replayed matched, but not all could
+                               be checked (a torn log, until_esn) */
 } xv_verdict;
 
 /* Where a replay first disagreed with its recording. */
@@ -225,8 +226,8 @@ typedef struct xv_divergence {
    * the divergence began after it and at or before `esn`. */
   uint64_t last_verified_esn;
   int has_rip;
-  uint64_t rip; /* the guest's RIP when detected, if known */
-  char what[64];   /* "state hash", "output of uart0", "input", ... */
+  uint64_t rip;  /* the guest's RIP when detected, if known */
+  char what[64]; /* "state hash", "output of uart0", "input", ... */
   char expected[256];
   char actual[256];
 } xv_divergence;
@@ -271,7 +272,7 @@ typedef enum xv_replica_event_kind {
 typedef struct xv_replica_event {
   uint32_t struct_size;
   xv_replica_event_kind kind;
-  uint64_t esn; /* the divergence point this event belongs to */
+  uint64_t esn;     /* the divergence point this event belongs to */
   const char* text; /* one line for people; valid during the callback */
 } xv_replica_event;
 
@@ -302,8 +303,8 @@ typedef struct xv_replicate_result {
   uint64_t outputs_released;
   uint64_t divergences;
   uint64_t recoveries;
-  int fail_safe;            /* the run stopped fail-safe */
-  int fault_injected;       /* the injected fault's ESN was reached */
+  int fail_safe;      /* the run stopped fail-safe */
+  int fault_injected; /* the injected fault's ESN was reached */
   char fail_safe_reason[256];
 } xv_replicate_result;
 
@@ -393,10 +394,10 @@ typedef struct xv_input {
 } xv_input;
 
 typedef enum xv_output_kind {
-  XV_OUTPUT_SERIAL_TX = 1,    /* data: bytes sent (any byte stream) */
-  XV_OUTPUT_DISK_WRITE = 2,   /* arg: the LBA; data: the sectors */
+  XV_OUTPUT_SERIAL_TX = 1,         /* data: bytes sent (any byte stream) */
+  XV_OUTPUT_DISK_WRITE = 2,        /* arg: the LBA; data: the sectors */
   XV_OUTPUT_DISK_READ_REQUEST = 3, /* arg: the LBA; count: sectors */
-  XV_OUTPUT_DEBUG_EXIT = 4    /* arg: the value written; the run ends */
+  XV_OUTPUT_DEBUG_EXIT = 4         /* arg: the value written; the run ends */
 } xv_output_kind;
 
 typedef struct xv_output {
@@ -468,8 +469,7 @@ typedef struct xv_replayer xv_replayer;
 
 xv_status xv_replayer_open(const char* path, xv_replayer** out);
 /* The recorded header; its pointers stay valid until destroy. */
-xv_status xv_replayer_machine(xv_replayer* replayer,
-                              xv_recorded_machine* out);
+xv_status xv_replayer_machine(xv_replayer* replayer, xv_recorded_machine* out);
 xv_status xv_replayer_check_initial_state(xv_replayer* replayer,
                                           const xv_hash128* state_hash);
 /* Call before every entry into the guest, the first (esn 0) included.
@@ -478,18 +478,16 @@ xv_status xv_replayer_check_initial_state(xv_replayer* replayer,
  * exit) or the replay reached the ESN it was opened to stop at: do not
  * enter; finish with at_stop_point = 1, stop_reason "stop_point" and
  * exit_status 0. */
-xv_status xv_replayer_stop_here(xv_replayer* replayer, uint64_t esn,
-                                int* stop);
+xv_status xv_replayer_stop_here(xv_replayer* replayer, uint64_t esn, int* stop);
 /* Loads exit `esn`'s recorded inputs; *count (may be NULL) says how many.
  * May be called again at the same ESN: it loads only what was not taken. */
 xv_status xv_replayer_inputs_at(xv_replayer* replayer, uint64_t esn,
                                 size_t* count);
 /* A guest read of a boundary device at exit `esn`: removes the recorded
  * value from the loaded inputs. No such read recorded: XV_E_DIVERGED. */
-xv_status xv_replayer_take_boundary_read(xv_replayer* replayer,
-                                         uint64_t esn, uint64_t address,
-                                         uint8_t size, int is_mmio,
-                                         uint64_t* value);
+xv_status xv_replayer_take_boundary_read(xv_replayer* replayer, uint64_t esn,
+                                         uint64_t address, uint8_t size,
+                                         int is_mmio, uint64_t* value);
 /* The next loaded input, in recorded order: *has = 0 when none is left.
  * `input->data` stays valid until the next call on this replayer. */
 xv_status xv_replayer_next_input(xv_replayer* replayer, xv_input* input,
@@ -513,8 +511,7 @@ xv_status xv_replayer_finish(xv_replayer* replayer, const xv_run_end* end,
  * (what, expected, actual: one line each, for people) and returns
  * XV_E_DIVERGED. Like every divergence it is sticky. */
 xv_status xv_replayer_report_divergence(xv_replayer* replayer, uint64_t esn,
-                                        const char* what,
-                                        const char* expected,
+                                        const char* what, const char* expected,
                                         const char* actual);
 /* *diverged = 1 and `out` filled when the replay has diverged. */
 xv_status xv_replayer_divergence(xv_replayer* replayer, xv_divergence* out,
