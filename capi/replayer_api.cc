@@ -10,7 +10,7 @@
 #include "capi/hash_conversion.h"
 #include "capi/own_loop_conversion.h"
 #include "extravirt/extravirt.h"
-#include "extravirt/record_replay.h"
+#include "replay/own_loop_contract.h"
 #include "replay/log_replayer.h"
 
 namespace xv::capi {

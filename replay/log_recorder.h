@@ -1,6 +1,6 @@
 // LogRecorder: writes the nondeterminism log of one run (DESIGN §3), driven
 // by whoever runs the vCPU — our run loop (machine_recorder.h) or another
-// VMM's own KVM loop (see include/extravirt/record_replay.h). It never
+// VMM's own KVM loop (see replay/own_loop_contract.h). It never
 // touches KVM: the caller reports, in order,
 //   - each input it applies, with the ESN of the exit it follows;
 //   - each output the guest emits, with the ESN of the exit emitting it;

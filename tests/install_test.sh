@@ -9,6 +9,7 @@
 #     and whose tampered replay is caught;
 #   - capi_misuse: NULL, stale and wrong-type handles, bad arguments, bad
 #     files: error codes, never a crash;
+#   - cpp_api_check (built with c++): extravirt.hpp, the C++ wrapper;
 #   - under valgrind: no leak, no invalid access.
 # On the emulator always; on KVM too where /dev/kvm is usable.
 set -euo pipefail
@@ -57,7 +58,8 @@ others=$(nm -D --defined-only "$lib" | awk '$3 !~ /^xv_/ {print $3}')
 [[ -z "$others" ]] || fail "libextravirt.so exports more than xv_*: $others"
 
 cp "$runfiles/examples/record_replay.c" "$runfiles/examples/own_loop_vmm.c" \
-  "$runfiles/tests/capi_misuse.c" "$work/src/"
+  "$runfiles/tests/capi_misuse.c" "$runfiles/tests/cpp_api_check.cc" \
+  "$work/src/"
 cd "$work/src"
 # The include and link flags come only from pkg-config (Unicorn has no .pc
 # file in Debian: -lunicorn for the example that drives it itself).
@@ -67,6 +69,9 @@ for f in record_replay capi_misuse; do
 done
 cc -std=c99 -Wall -Wextra -Werror -o own_loop_vmm own_loop_vmm.c \
   "${xv_flags[@]}" -lunicorn
+# The C++ wrapper, extravirt.hpp, with the system C++ compiler.
+c++ -std=c++17 -Wall -Wextra -Werror -o cpp_api_check cpp_api_check.cc \
+  "${xv_flags[@]}"
 export LD_LIBRARY_PATH="$libdir"
 unset XVIRT_EMU_LIBRARY RUNFILES_DIR RUNFILES_MANIFEST_FILE
 
@@ -113,6 +118,11 @@ grep -qE "replay diverged at ESN [0-9]+" <<<"$tampered" ||
   fail "a tampered replay did not name its divergence"
 
 expect_output ./capi_misuse "$guestdir/hello.elf" "$work" -- "^passed: 0 failure"
+for backend in "${backends[@]}"; do
+  expect_output ./cpp_api_check "$guestdir/hello.elf" "$backend" "$work" -- \
+    "^ok   Replay verified" "^ok   own-loop replay verified" \
+    "^ok   a tampered own-loop replay diverges" "^passed: 0 failure"
+done
 
 # 3. valgrind: the examples and the misuse checks, clean.
 if ! command -v valgrind >/dev/null; then
@@ -122,6 +132,7 @@ else
     --errors-for-leak-kinds=definite,indirect --error-exitcode=99)
   runs=(
     "./capi_misuse $guestdir/hello.elf $work"
+    "./cpp_api_check $guestdir/hello.elf emu $work"
     "./own_loop_vmm record $work/vg-own.xvlog 200"
     "./own_loop_vmm replay $work/vg-own.xvlog"
   )

@@ -2,7 +2,7 @@
 // owns its KVM loop — raw ioctls on /dev/kvm, one memory slot, one vCPU, its
 // own exit decoding and device models, nothing from our kvm/, machine/ or run
 // loop — and records and replays a guest through
-// include/extravirt/record_replay.h alone, following the contract written
+// replay/own_loop_contract.h alone, following the contract written
 // there step by step.
 //
 // The guest (hand-assembled, 32-bit protected mode, flat segments, CPL0 as a
@@ -43,7 +43,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_format.h"
-#include "extravirt/record_replay.h"
+#include "replay/own_loop_contract.h"
 #include "gtest/gtest.h"
 #include "kvm/kvm_test_support.h"
 #include "kvm/kvm_uapi.h"
@@ -341,7 +341,7 @@ double SecondsSince(std::chrono::steady_clock::time_point start) {
 
 // This VMM's vCPU loop, the one loop for recording (`rec`) and replaying
 // (`rep`; exactly one of the two is set), following the contract in
-// record_replay.h. Returns the first error: for a replay, an AbortedError is
+// own_loop_contract.h. Returns the first error: for a replay, an AbortedError is
 // a divergence (the replayer's, or one this VMM found: `vmm_divergence`).
 using RendezvousHook = std::function<void(uint64_t esn, MiniVm& vm)>;
 

@@ -3,6 +3,7 @@
 #
 # Installs libextravirt as a system library is laid out:
 #   DIR/include/extravirt/extravirt.h         the C API
+#   DIR/include/extravirt/extravirt.hpp       its C++ wrapper
 #   DIR/lib/libextravirt.so.X.Y.Z             with its soname link (.so.X)
 #                                             and development link (.so)
 #   DIR/lib/xvirt/libxvirt_emu.so              the software CPU (Unicorn)
@@ -14,7 +15,7 @@ set -euo pipefail
 
 die() { echo "install: $*" >&2; exit 2; }
 usage() {
-  sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 prefix=""
@@ -37,11 +38,12 @@ fi
 runfiles="${RUNFILES_DIR:-$0.runfiles}/extravirt"
 [[ -d "$runfiles" ]] || die "no runfiles at $runfiles: run me with 'bazel run //:install'"
 header="$runfiles/include/extravirt/extravirt.h"
+header_cpp="$runfiles/include/extravirt/extravirt.hpp"
 lib="$runfiles/capi/libextravirt.so"
 emu="$runfiles/emu/libxvirt_emu.so"
 xvirt="$runfiles/cli/xvirt"
 pc_in="$runfiles/capi/extravirt.pc.in"
-for f in "$header" "$lib" "$emu" "$xvirt" "$pc_in"; do
+for f in "$header" "$header_cpp" "$lib" "$emu" "$xvirt" "$pc_in"; do
   [[ -f "$f" ]] || die "missing from the build: $f"
 done
 
@@ -60,6 +62,7 @@ put() { run cp -f "$2" "$3"; run chmod "$1" "$3"; }
 run mkdir -p "$prefix/include/extravirt" "$prefix/lib/xvirt" \
   "$prefix/lib/pkgconfig" "$prefix/bin" "$prefix/share/extravirt/guests"
 put 0644 "$header" "$prefix/include/extravirt/extravirt.h"
+put 0644 "$header_cpp" "$prefix/include/extravirt/extravirt.hpp"
 put 0755 "$lib" "$prefix/lib/$real"
 run ln -sfn "$real" "$prefix/lib/$soname"
 run ln -sfn "$soname" "$prefix/lib/libextravirt.so"

@@ -1,13 +1,17 @@
-// libextravirt record/replay for a VMM that owns its own KVM loop.
+// Record/replay for a VMM that owns its own KVM loop, in C++ inside this
+// Bazel workspace: the contract of LogRecorder / LogReplayer step by step.
 //
-// Include this header (Bazel: //include/extravirt:record_replay, included as
-// "extravirt/record_replay.h") and link the library; nothing else of xvirt
-// is needed. The library never touches KVM, your guest memory or your
-// devices: your VMM runs the vCPU and reports to it what crossed the guest's
-// boundary; the library writes the nondeterminism log (LogRecorder), and on
-// replay tells you what to apply and checks what you report (LogReplayer).
-// tests/own_kvm_loop_test.cc is a complete example: a few hundred lines of
-// raw KVM ioctls recording and replaying a guest.
+// Programs outside this build use the installed C API with the same
+// contract (include/extravirt/extravirt.h, or its C++ wrapper
+// extravirt.hpp): this header includes internal ones (generated Cap'n
+// Proto among them) and libextravirt.so does not export its symbols.
+// Bazel: //replay:own_loop_contract; nothing else of xvirt is needed. The
+// library never touches KVM, your guest memory or your devices: your VMM runs
+// the vCPU and reports to it what crossed the guest's boundary; the library
+// writes the nondeterminism log (LogRecorder), and on replay tells you what to
+// apply and checks what you report (LogReplayer). tests/own_kvm_loop_test.cc is
+// a complete example: a few hundred lines of raw KVM ioctls recording and
+// replaying a guest.
 //
 // ## Determinism model (the rules your VMM must follow)
 //
@@ -153,8 +157,8 @@
 //   record; Finish() then succeeds with complete() false and a note.
 //
 // Neither class is thread-safe: call them from the vCPU's thread.
-#ifndef EXTRAVIRT_INCLUDE_EXTRAVIRT_RECORD_REPLAY_H_
-#define EXTRAVIRT_INCLUDE_EXTRAVIRT_RECORD_REPLAY_H_
+#ifndef EXTRAVIRT_REPLAY_OWN_LOOP_CONTRACT_H_
+#define EXTRAVIRT_REPLAY_OWN_LOOP_CONTRACT_H_
 
 #include <cstdint>
 #include <vector>
@@ -202,4 +206,4 @@ inline absl::StatusOr<uint64_t> TakeBoundaryRead(
 
 }  // namespace xv
 
-#endif  // EXTRAVIRT_INCLUDE_EXTRAVIRT_RECORD_REPLAY_H_
+#endif  // EXTRAVIRT_REPLAY_OWN_LOOP_CONTRACT_H_
