@@ -12,6 +12,7 @@
  * replicated run, if asked for, recovered), 1 otherwise, 64 on bad usage.
  */
 #define _POSIX_C_SOURCE 200809L
+#include <errno.h>
 #include <extravirt/extravirt.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -49,22 +50,29 @@ static void on_replica_event(void* opaque, const xv_replica_event* event) {
 }
 
 /* A fresh guest description: a new input fd for every run, since a run
- * reads its input to the end. */
+ * reads its input to the end. NULL (with the reason printed) on failure. */
 static xv_guest* make_guest(const char* kernel, const char* backend,
                             const char* input, int* input_fd) {
   xv_guest* guest = NULL;
   *input_fd = -1;
-  if (xv_guest_create(kernel, &guest) != XV_OK) return NULL;
-  if (xv_guest_set_backend(guest, backend) != XV_OK) goto fail;
+  if (xv_guest_create(kernel, &guest) != XV_OK) {
+    fail("xv_guest_create");
+    return NULL;
+  }
+  if (xv_guest_set_backend(guest, backend) != XV_OK) {
+    fail("xv_guest_set_backend");
+    goto fail;
+  }
   if (input != NULL) {
     *input_fd = open(input, O_RDONLY | O_CLOEXEC);
     if (*input_fd < 0) {
-      perror(input);
+      fprintf(stderr, "record_replay: %s: %s\n", input, strerror(errno));
       goto fail;
     }
   }
-  if (xv_guest_set_serial_fds(guest, *input_fd, -1) != XV_OK) goto fail;
-  if (xv_guest_set_serial_callback(guest, serial_to_stdout, NULL) != XV_OK) {
+  if (xv_guest_set_serial_fds(guest, *input_fd, -1) != XV_OK ||
+      xv_guest_set_serial_callback(guest, serial_to_stdout, NULL) != XV_OK) {
+    fail("serial set-up");
     goto fail;
   }
   return guest;
@@ -103,7 +111,7 @@ int main(int argc, char** argv) {
   /* 1. Record. */
   int input_fd;
   xv_guest* guest = make_guest(kernel, backend, input, &input_fd);
-  if (guest == NULL) return fail("guest");
+  if (guest == NULL) return 1;
   xv_run_result run;
   XV_INIT_STRUCT(&run);
   xv_status s = xv_record(guest, log, checkpoint_every, &run);
@@ -140,7 +148,7 @@ int main(int argc, char** argv) {
 
   /* 3. Two replicas, one of them hit by `fault`. */
   guest = make_guest(kernel, backend, input, &input_fd);
-  if (guest == NULL) return fail("guest");
+  if (guest == NULL) return 1;
   int recovered = 0;
   xv_replicate_options replicate;
   XV_INIT_STRUCT(&replicate);
