@@ -119,10 +119,13 @@ xv_status xv_hash_bytes(const void* data, size_t size, xv_hash128* out);
  * (registers, memory, device models): the same bytes give the same hash
  * however they are split into updates. */
 typedef struct xv_hasher xv_hasher;
+/* A new hasher with nothing hashed yet. */
 xv_status xv_hasher_create(xv_hasher** out);
+/* Adds `size` bytes at `data` (data may be NULL when size is 0). */
 xv_status xv_hasher_update(xv_hasher* hasher, const void* data, size_t size);
 /* The hash of everything so far; the hasher can go on being updated. */
 xv_status xv_hasher_digest(xv_hasher* hasher, xv_hash128* out);
+/* Releases the hasher (NULL: nothing to do). */
 xv_status xv_hasher_destroy(xv_hasher* hasher);
 
 /* "0123...": 32 lowercase hex digits, high half first, into `buf` of at
@@ -139,6 +142,8 @@ typedef struct xv_guest xv_guest;
 
 /* `kernel_path`: a multiboot v1 ELF file, checked when run. */
 xv_status xv_guest_create(const char* kernel_path, xv_guest** out);
+/* Releases the description (NULL: nothing to do). Not while a run made
+ * from it is in progress on another thread. */
 xv_status xv_guest_destroy(xv_guest* guest);
 
 /* Guest RAM in bytes: at least 2 MiB, a multiple of 4 KiB. */
@@ -446,10 +451,14 @@ typedef struct xv_recorder xv_recorder;
 xv_status xv_recorder_create(const char* path,
                              const xv_recorded_machine* machine,
                              uint64_t checkpoint_interval, xv_recorder** out);
-/* Errors: the log could not be written (XV_E_IO), an input that is not
+/* Records `input`, applied at exit `esn` (in the order of the calls).
+ * Errors: the log could not be written (XV_E_IO), an input that is not
  * valid (XV_E_INVALID_ARGUMENT), a call after finish (XV_E_PROTOCOL). */
 xv_status xv_recorder_input(xv_recorder* recorder, uint64_t esn,
                             const xv_input* input);
+/* Records an output the guest produced at exit `esn`: it is folded into
+ * the device's digest, which the log holds for replay to compare. The same
+ * errors as xv_recorder_input. */
 xv_status xv_recorder_output(xv_recorder* recorder, uint64_t esn,
                              const xv_output* output);
 /* *due = 1 when the rendezvous at `esn` must carry a state hash. */
@@ -467,9 +476,14 @@ xv_status xv_recorder_destroy(xv_recorder* recorder);
 
 typedef struct xv_replayer xv_replayer;
 
+/* Opens the log at `path` for replay. Errors: XV_E_NOT_FOUND, XV_E_CORRUPT
+ * (not a log, or damaged: the message names the byte offset),
+ * XV_E_UNSUPPORTED (a format this library cannot read). */
 xv_status xv_replayer_open(const char* path, xv_replayer** out);
 /* The recorded header; its pointers stay valid until destroy. */
 xv_status xv_replayer_machine(xv_replayer* replayer, xv_recorded_machine* out);
+/* Compares your rebuilt guest's state hash with the recorded one:
+ * XV_E_DIVERGED when they differ (the guest was not rebuilt as recorded). */
 xv_status xv_replayer_check_initial_state(xv_replayer* replayer,
                                           const xv_hash128* state_hash);
 /* Call before every entry into the guest, the first (esn 0) included.
@@ -492,10 +506,20 @@ xv_status xv_replayer_take_boundary_read(xv_replayer* replayer, uint64_t esn,
  * `input->data` stays valid until the next call on this replayer. */
 xv_status xv_replayer_next_input(xv_replayer* replayer, xv_input* input,
                                  int* has);
+/* An output the guest produced at exit `esn`: checked against the
+ * recording's digests (a mismatch is reported when the digest it belongs
+ * to closes, at the latest at the next checkpoint or the end). */
 xv_status xv_replayer_output(xv_replayer* replayer, uint64_t esn,
                              const xv_output* output);
+/* *due = 1 when the rendezvous at `esn` must carry a state hash (the
+ * recording has a checkpoint there). */
 xv_status xv_replayer_checkpoint_due(xv_replayer* replayer, uint64_t esn,
                                      int* due);
+/* The end of exit `esn`'s handling, with the state hash when due: the
+ * hash is compared with the recording's (XV_E_DIVERGED when different);
+ * a hash given or missing against checkpoint_due is XV_E_PROTOCOL. Inputs
+ * loaded but not taken are your VMM's to notice (xv_replayer_next_input
+ * after handling; xv_replayer_report_divergence). */
 xv_status xv_replayer_rendezvous(xv_replayer* replayer, uint64_t esn,
                                  const xv_hash128* state_hash);
 /* The vCPU halted at `esn` with interrupts on and nothing can wake it:
@@ -516,6 +540,7 @@ xv_status xv_replayer_report_divergence(xv_replayer* replayer, uint64_t esn,
 /* *diverged = 1 and `out` filled when the replay has diverged. */
 xv_status xv_replayer_divergence(xv_replayer* replayer, xv_divergence* out,
                                  int* diverged);
+/* Releases the replayer and everything it handed out (NULL: nothing). */
 xv_status xv_replayer_destroy(xv_replayer* replayer);
 
 #ifdef __cplusplus
