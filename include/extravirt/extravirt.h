@@ -40,9 +40,15 @@
  *   exits (port I/O, MMIO, HLT, shutdown) since boot. See the record/replay
  *   section.
  *
- * The library never raises signals, never calls exit(), never lets a C++
- * exception out, and never writes to stdout or stderr (except a guest's
- * serial output you directed there).
+ * The library never calls exit(), never lets a C++ exception out, and
+ * never writes to stdout or stderr (except a guest's serial output you
+ * directed there).
+ *
+ * Signals: on the kvm backend a run installs a process-wide handler for
+ * SIGUSR1 and sends it to its own vCPU threads, to bring a vCPU out of
+ * KVM_RUN (timeouts, replica coordination). A program using the library
+ * must leave SIGUSR1 to it, and not block it in threads that run guests.
+ * The emu backend uses no signal.
  */
 #ifndef EXTRAVIRT_H_
 #define EXTRAVIRT_H_
