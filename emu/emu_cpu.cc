@@ -96,6 +96,7 @@ uint64_t WriteSized(uint64_t old, uint64_t value, uint8_t address_size) {
 // Hook trampolines: Unicorn calls plain functions with user data.
 void BlockHook(uc_engine*, uint64_t address, uint32_t size, void* cpu);
 void ExitPointHook(uc_engine*, uint64_t address, uint32_t, void* cpu);
+void InstructionHook(uc_engine*, uint64_t address, uint32_t, void* cpu);
 void InterruptHook(uc_engine*, uint32_t vector, void* cpu);
 bool InvalidInstructionHook(uc_engine*, void* cpu);
 int CpuidHook(uc_engine*, void* cpu);
@@ -111,6 +112,7 @@ void MmioWrite(uc_engine*, uint64_t offset, unsigned size, uint64_t value,
 struct EmuCpuHooks {
   static void Block(EmuCpu* c, uint64_t a, uint32_t s) { c->OnBlock(a, s); }
   static void ExitPoint(EmuCpu* c, uint64_t a) { c->OnExitPoint(a); }
+  static void Instruction(EmuCpu* c, uint64_t a) { c->OnInstruction(a); }
   static void Interrupt(EmuCpu* c, uint32_t v) { c->OnInterrupt(v); }
   static bool Invalid(EmuCpu* c) { return c->OnInvalidInstruction(); }
   static int Cpuid(EmuCpu* c) { return c->OnCpuid(); }
@@ -128,6 +130,9 @@ void BlockHook(uc_engine*, uint64_t address, uint32_t size, void* cpu) {
 }
 void ExitPointHook(uc_engine*, uint64_t address, uint32_t, void* cpu) {
   EmuCpuHooks::ExitPoint(static_cast<EmuCpu*>(cpu), address);
+}
+void InstructionHook(uc_engine*, uint64_t address, uint32_t, void* cpu) {
+  EmuCpuHooks::Instruction(static_cast<EmuCpu*>(cpu), address);
 }
 void InterruptHook(uc_engine*, uint32_t vector, void* cpu) {
   EmuCpuHooks::Interrupt(static_cast<EmuCpu*>(cpu), vector);
@@ -395,6 +400,33 @@ void EmuCpu::OnExitPoint(uint64_t address) {
   RequestStop({.kind = Stop::Kind::kExitInstruction, .rip = address});
 }
 
+void EmuCpu::OnInstruction(uint64_t address) {
+  // Every stop here comes before `address` begins: Unicorn checks the stop
+  // request right after the code hooks and leaves RIP at the instruction.
+  auto stop_for = [this](DebugStop why) {
+    if (stop_.kind != Stop::Kind::kNone) return;
+    pending_debug_stop_ = why;
+    RequestStop({.kind = Stop::Kind::kDebug});
+  };
+  if (watch_hit_) {
+    const uint64_t written = *watch_hit_;
+    watch_hit_.reset();
+    stop_for({.kind = DebugStop::Kind::kWatchpoint, .address = written});
+    return;
+  }
+  if (limit_ && retired_ >= *limit_) {
+    stop_for({.kind = DebugStop::Kind::kLimit});
+    return;
+  }
+  if (!breakpoints_.empty() && breakpoints_.contains(address) &&
+      !(run_starting_ && address == run_start_rip_)) {
+    stop_for({.kind = DebugStop::Kind::kBreakpoint, .address = address});
+    return;
+  }
+  run_starting_ = false;
+  ++retired_;
+}
+
 void EmuCpu::OnInterrupt(uint32_t vector) {
   uint64_t rip = 0;
   uc_reg_read(uc_.get(), UC_X86_REG_RIP, &rip);
@@ -433,6 +465,14 @@ int EmuCpu::OnCpuid() {
 
 void EmuCpu::OnGuestWrite(uint64_t address, int size) {
   const uint64_t end = address + static_cast<uint64_t>(size);
+  if (!watchpoints_.empty() && !watch_hit_) {
+    for (const LinearRange& w : watchpoints_) {
+      if (address < w.end && w.begin < end) {
+        watch_hit_ = std::max(address, w.begin);
+        break;
+      }
+    }
+  }
   for (uint64_t page = address / kPageSize;
        page <= (end - 1) / kPageSize && page < memory_.pages(); ++page) {
     guest_written_.Set(page);
@@ -527,6 +567,8 @@ absl::StatusOr<CpuExit> EmuCpu::Run() {
     if (delivered->has_value()) return std::move(**delivered);
   }
   uc_engine* uc = uc_.get();
+  run_starting_ = true;
+  run_start_rip_ = regs_.rip;
   for (;;) {
     stop_ = {};
     uint64_t rip = 0;
@@ -540,6 +582,11 @@ absl::StatusOr<CpuExit> EmuCpu::Run() {
         continue;
       case Stop::Kind::kKick:
         kicked_.store(false, std::memory_order_release);
+        outcome = CpuExit{.kind = ExitKind::kHostInterrupt};
+        break;
+      case Stop::Kind::kDebug:
+        debug_stop_ = pending_debug_stop_;
+        pending_debug_stop_.reset();
         outcome = CpuExit{.kind = ExitKind::kHostInterrupt};
         break;
       case Stop::Kind::kExitInstruction:
@@ -1139,6 +1186,45 @@ absl::StatusOr<uint64_t> EmuCpu::LinearRip() const {
   auto cs = layout_->ReadSegment(uc_.get(), SegReg::kCs);
   if (!cs.ok()) return cs.status();
   return (cs->base + (regs_.rip & 0xffffffff)) & 0xffffffff;
+}
+
+absl::StatusOr<InstructionControl*> EmuCpu::EnableInstructionControl() {
+  if (counting_) return this;
+  uc_engine* uc = uc_.get();
+  // Unicorn calls code hooks in the order they were added and skips the
+  // rest once one stops. The counting hook must come first, so that it
+  // sees an exit instruction before the exit hook stops in front of it:
+  // the exit hooks made so far go, and the blocks are scanned again.
+  ForgetCodeAt(0, memory_.size());
+  for (uc_hook h : hooks_to_delete_) uc_hook_del(uc, h);
+  hooks_to_delete_.clear();
+  uc_hook h = 0;
+  if (absl::Status s = UcStatus(
+          uc_hook_add(uc, &h, UC_HOOK_CODE,
+                      reinterpret_cast<void*>(InstructionHook), this, 1, 0),
+          "add the instruction-counting hook");
+      !s.ok()) {
+    return s;
+  }
+  // Code translated before the hook existed would not call it.
+  if (absl::Status s =
+          UcStatus(uc_ctl_flush_tlb(uc), "flush the translated code");
+      !s.ok()) {
+    return s;
+  }
+  counting_ = true;
+  return this;
+}
+
+void EmuCpu::set_breakpoints(std::vector<uint64_t> linear_addresses) {
+  breakpoints_ = absl::flat_hash_set<uint64_t>(linear_addresses.begin(),
+                                               linear_addresses.end());
+}
+
+std::optional<DebugStop> EmuCpu::TakeStop() {
+  std::optional<DebugStop> stop = debug_stop_;
+  debug_stop_.reset();
+  return stop;
 }
 
 absl::StatusOr<std::unique_ptr<CpuKicker>> EmuCpu::BindKicker() {

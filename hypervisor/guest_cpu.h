@@ -27,6 +27,7 @@
 #include "hypervisor/arch_state.h"
 #include "hypervisor/cpu_exit.h"
 #include "hypervisor/cpuid.h"
+#include "hypervisor/instruction_control.h"
 #include "memshare/dirty_bitmap.h"
 #include "memshare/guest_memory.h"
 
@@ -121,6 +122,13 @@ class GuestCpu {
   // A kicker for the calling thread, which must be the one calling Run().
   // Valid until destroyed; at most one at a time.
   virtual absl::StatusOr<std::unique_ptr<CpuKicker>> BindKicker() = 0;
+
+  // Instruction-level positions and stops (instruction_control.h), turned
+  // on by the first call and from then on for the CPU's life, at a cost
+  // in speed; null where the backend cannot offer them (KVM).
+  virtual absl::StatusOr<InstructionControl*> EnableInstructionControl() {
+    return nullptr;
+  }
 };
 
 // A CPU backend: what can make a GuestCpu.

@@ -183,8 +183,9 @@ class RunLoop {
   }
 
   std::optional<RunResult> CheckHostStop() {
-    if (observer_ != nullptr && !between_exits_ &&
-        observer_->StopHere(machine_)) {
+    if (observer_ != nullptr &&
+        (between_exits_ ? observer_->StopBetweenExits(machine_)
+                        : observer_->StopHere(machine_))) {
       return Finish(
           StopReason::kStopPoint,
           absl::StrFormat("stopped at %s", machine_.DescribeGuestPosition()));

@@ -45,6 +45,8 @@ class RunController {
     if (const CpuKicker* k = kicker_.load()) k->Kick();
   }
   bool stop_requested() const { return stop_.load(); }
+  // Forgets a request, for a controller that serves several runs.
+  void ClearStop() { stop_.store(false); }
 
  private:
   friend class RunLoop;
@@ -80,6 +82,11 @@ class RunObserver {
   // Asked at every rendezvous before the guest re-enters, and while it
   // halts: true ends the run there with StopReason::kStopPoint.
   virtual bool StopHere(const Machine& machine) { return false; }
+  // Asked when the CPU returned between two exits for a host reason (a
+  // kick, or a stop its InstructionControl was asked for): true ends the
+  // run there with StopReason::kStopPoint, not at an exit boundary. A later
+  // run continues from there.
+  virtual bool StopBetweenExits(const Machine& machine) { return false; }
 };
 
 // Ends a run at the first rendezvous at or after an ESN (kStopPoint).
