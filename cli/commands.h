@@ -38,6 +38,9 @@ int ReplicateCommand(const Invocation& inv);
 const CommandSpec& CampaignCommandSpec();
 int CampaignCommand(const Invocation& inv);
 
+const CommandSpec& DebugCommandSpec();
+int DebugCommand(const Invocation& inv);
+
 const CommandSpec& DemoCommandSpec();
 int DemoCommand(const Invocation& inv);
 
