@@ -26,7 +26,7 @@ using Kind = SessionStop::Kind;
 
 // Records kvstore with a short session on `backend`; returns the log path.
 std::string RecordKvstore(const std::string& backend) {
-  const std::string log = TempPath("kvstore_" + backend + ".log");
+  std::string log = TempPath("kvstore_" + backend + ".log");
   const std::string in = TempPath("kvstore_" + backend + ".in");
   WriteBytes(in, "SET x 10\nSET y 20\nGET x\nDEL y\nCOUNT\nQUIT\n");
   RunSettings settings;
