@@ -72,17 +72,13 @@ int DebugCommand(const Invocation& inv) {
   }
   auto listener = GdbListener::Listen(*listen_at);
   if (!listener.ok()) return Fail(kExitCannotRun, listener.status());
-  std::string host = listen_at->substr(
-      0,
-      listen_at->rfind(':') == std::string::npos ? 0 : listen_at->rfind(':'));
-  if (host.empty()) host = "127.0.0.1";
   std::fprintf(stderr,
                "xvirt: %s (%s, %zu inputs) at ESN %s; waiting for gdb: "
-               "target remote %s:%d\n",
+               "target remote %s\n",
                path.c_str(), (*session)->recording().kernel_name.c_str(),
                (*session)->inputs().size(),
-               FormatPosition((*session)->position()).c_str(), host.c_str(),
-               listener->port());
+               FormatPosition((*session)->position()).c_str(),
+               listener->address().c_str());
   auto connection = listener->Accept(std::nullopt);
   if (!connection.ok()) return Fail(kExitCannotRun, connection.status());
   GdbStub stub(**session, *connection);

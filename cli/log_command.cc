@@ -14,24 +14,6 @@ namespace {
 
 using Json = nlohmann::ordered_json;
 
-// Calls `visit` for every record of `path`, converted; stops at the first
-// error.
-template <typename Visit>
-absl::Status ForEachRecord(LogReader& reader, Visit visit) {
-  for (;;) {
-    auto view = reader.Next();
-    if (!view.ok()) return view.status();
-    if (*view == nullptr) return absl::OkStatus();
-    auto entry = ParseRecord((*view)->record);
-    if (!entry.ok()) {
-      return absl::DataLossError(absl::StrFormat(
-          "%s: record %d (frame at byte %d): %s", reader.name(), (*view)->index,
-          (*view)->frame_offset, std::string(entry.status().message())));
-    }
-    if (!visit(**view, *entry)) return absl::OkStatus();
-  }
-}
-
 Json EntryJson(const RecordView& view, const LogEntry& entry) {
   Json j;
   j["record"] = view.index;
@@ -98,7 +80,7 @@ int Stat(const std::string& path, bool json) {
   std::optional<LoggedEnd> end;
   uint64_t last_esn = 0;
   uint64_t virtual_ns = 0;
-  absl::Status s = ForEachRecord(
+  absl::Status s = ForEachLogEntry(
       *reader, [&](const RecordView& view, const LogEntry& entry) {
         last_esn = std::max(last_esn, EntryEsn(entry));
         if (const auto* h = std::get_if<RecordedMachine>(&entry)) header = *h;
@@ -188,7 +170,7 @@ int Dump(const std::string& path, const ParsedArgs& args, bool json) {
   const uint64_t hi = *to ? static_cast<uint64_t>(**to) : UINT64_MAX;
   auto reader = LogReader::Open(path);
   if (!reader.ok()) return Fail(kExitCannotRun, reader.status(), json);
-  absl::Status s = ForEachRecord(
+  absl::Status s = ForEachLogEntry(
       *reader, [&](const RecordView& view, const LogEntry& entry) {
         const uint64_t esn = EntryEsn(entry);
         const bool header = std::holds_alternative<RecordedMachine>(entry);

@@ -294,10 +294,17 @@ absl::StatusOr<GdbListener> GdbListener::Listen(std::string_view host_port) {
     }
     absl::StatusOr<uint16_t> port = BoundPort(fd.get());
     if (!port.ok()) return port.status();
-    return GdbListener(std::move(fd), *port);
+    return GdbListener(std::move(fd), spec->host, *port);
   }
   return absl::UnavailableError(absl::StrFormat(
       "cannot listen for gdb on \"%s\": %s", host_port, failure));
+}
+
+std::string GdbListener::address() const {
+  if (host_.find(':') != std::string::npos) {
+    return absl::StrFormat("[%s]:%d", host_, port_);
+  }
+  return absl::StrFormat("%s:%d", host_, port_);
 }
 
 absl::StatusOr<GdbConnection> GdbListener::Accept(

@@ -104,13 +104,16 @@ class GdbListener {
 
   // The port actually bound.
   uint16_t port() const { return port_; }
+  // What gdb's `target remote` takes: "127.0.0.1:1234", "[::1]:1234".
+  std::string address() const;
   int fd() const { return socket_.get(); }
 
  private:
-  GdbListener(ScopedFd socket, uint16_t port)
-      : socket_(std::move(socket)), port_(port) {}
+  GdbListener(ScopedFd socket, std::string host, uint16_t port)
+      : socket_(std::move(socket)), host_(std::move(host)), port_(port) {}
 
   ScopedFd socket_;
+  std::string host_;
   uint16_t port_;
 };
 

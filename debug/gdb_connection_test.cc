@@ -267,6 +267,13 @@ TEST(GdbListenerTest, LoopbackSession) {
   EXPECT_EQ(connection->Next().status().code(), absl::StatusCode::kUnavailable);
 }
 
+TEST(GdbListenerTest, AddressIsWhatGdbConnectsTo) {
+  absl::StatusOr<GdbListener> loopback = GdbListener::Listen(":0");
+  ASSERT_TRUE(loopback.ok()) << loopback.status();
+  EXPECT_EQ(loopback->address(),
+            "127.0.0.1:" + std::to_string(loopback->port()));
+}
+
 TEST(GdbListenerTest, PortSpellings) {
   for (std::string_view spec : {":0", "0", "localhost:0"}) {
     absl::StatusOr<GdbListener> listener = GdbListener::Listen(spec);

@@ -103,11 +103,12 @@ absl::StatusOr<std::string> GdbStub::Handle(std::string_view packet,
     case 'z':
       return SetBreakpoint(packet);
     case 'c':
+      return Move(Movement::kContinue);
     case 's':
-      return Move(packet[0]);
+      return Move(Movement::kStep);
     case 'b':
-      if (packet == "bc" || packet == "bs")
-        return Move(packet[1] == 'c' ? 'C' : 'S');
+      if (packet == "bc") return Move(Movement::kReverseContinue);
+      if (packet == "bs") return Move(Movement::kReverseStep);
       return std::string();
     case 'v':
       if (packet == "vCont?") return std::string("vCont;c;C;s;S");
@@ -118,9 +119,9 @@ absl::StatusOr<std::string> GdbStub::Handle(std::string_view packet,
         }
         switch ((*actions)[0].kind) {
           case VContAction::Kind::kContinue:
-            return Move('c');
+            return Move(Movement::kContinue);
           case VContAction::Kind::kStep:
-            return Move('s');
+            return Move(Movement::kStep);
           default:
             return std::string(kErrorBadPacket);
         }
@@ -172,20 +173,20 @@ absl::StatusOr<std::string> GdbStub::ReadMemory(std::string_view packet) {
   // gdb asks for whatever it likes; the reply is at most one packet.
   const uint64_t length = std::min<uint64_t>(
       request->length, PacketDecoder::kDefaultMaxPacketSize / 2 - 16);
-  std::vector<uint8_t> bytes;
-  bytes.reserve(length);
+  std::vector<uint8_t> bytes(length);
   const Machine& m = session_.machine();
-  uint64_t linear = request->address;
-  while (bytes.size() < length) {
+  uint64_t done = 0;
+  while (done < length) {
+    // Page by page: each page has its own translation.
+    const uint64_t linear = request->address + done;
     auto gpa = m.cpu().Translate(linear);
     if (!gpa.ok()) break;
-    const uint64_t in_page = kPageSize - (linear % kPageSize);
-    const uint64_t n = std::min<uint64_t>(in_page, length - bytes.size());
-    std::vector<uint8_t> chunk(n);
-    if (!m.memory().Read(*gpa, chunk).ok()) break;
-    bytes.insert(bytes.end(), chunk.begin(), chunk.end());
-    linear += n;
+    const uint64_t n =
+        std::min<uint64_t>(kPageSize - linear % kPageSize, length - done);
+    if (!m.memory().Read(*gpa, std::span(bytes).subspan(done, n)).ok()) break;
+    done += n;
   }
+  bytes.resize(done);
   // Partial reads are answered with what could be read (gdb asks again for
   // the rest and then gets the error).
   if (bytes.empty() && length > 0) return std::string(kErrorUnreadable);
@@ -229,7 +230,7 @@ void GdbStub::ArmSession() {
   session_.set_watchpoints(std::move(watches));
 }
 
-absl::StatusOr<std::string> GdbStub::Move(char how) {
+absl::StatusOr<std::string> GdbStub::Move(Movement how) {
   ArmSession();
   // gdb's Ctrl-C arrives as a byte on the connection while the session
   // runs on this thread: another thread watches for it.
@@ -245,16 +246,16 @@ absl::StatusOr<std::string> GdbStub::Move(char how) {
   });
   absl::StatusOr<SessionStop> stop;
   switch (how) {
-    case 'c':
+    case Movement::kContinue:
       stop = session_.Continue();
       break;
-    case 's':
+    case Movement::kStep:
       stop = session_.StepInstruction();
       break;
-    case 'C':
+    case Movement::kReverseContinue:
       stop = session_.ReverseContinue();
       break;
-    default:
+    case Movement::kReverseStep:
       stop = session_.ReverseStepInstruction();
       break;
   }

@@ -37,9 +37,10 @@ class GdbStub {
   absl::StatusOr<std::string> Query(std::string_view packet);
   absl::StatusOr<std::string> ReadMemory(std::string_view packet);
   std::string SetBreakpoint(std::string_view packet);
+  enum class Movement { kContinue, kStep, kReverseContinue, kReverseStep };
   // Runs a movement of the session with Ctrl-C watched, and describes
   // where it stopped as a stop reply.
-  absl::StatusOr<std::string> Move(char how);
+  absl::StatusOr<std::string> Move(Movement how);
   std::string StopReply(const SessionStop& stop) const;
   void ArmSession();
 

@@ -4,9 +4,11 @@
 #include <limits>
 #include <utility>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_format.h"
 #include "replay/inputs_at_esn.h"
 #include "replay/log_reader.h"
+#include "replay/machine_replayer.h"
 
 namespace xv {
 
@@ -94,25 +96,19 @@ absl::StatusOr<std::unique_ptr<ReplaySession>> ReplaySession::Open(
   if (!reader.ok()) return reader.status();
   std::unique_ptr<ReplaySession> s(new ReplaySession(hypervisor, options));
   bool have_header = false;
-  for (;;) {
-    auto view = reader->Next();
-    if (!view.ok()) return view.status();
-    if (*view == nullptr) break;
-    auto entry = ParseRecord((*view)->record);
-    if (!entry.ok()) {
-      return absl::DataLossError(absl::StrFormat(
-          "%s: record %d (frame at byte %d): %s", path, (*view)->index,
-          (*view)->frame_offset, std::string(entry.status().message())));
-    }
-    if (auto* h = std::get_if<RecordedMachine>(&*entry)) {
-      s->header_ = std::move(*h);
-      have_header = true;
-    } else if (auto* in = std::get_if<LoggedInput>(&*entry)) {
-      s->inputs_.push_back(std::move(*in));
-    } else if (auto* end = std::get_if<LoggedEnd>(&*entry)) {
-      s->end_ = *end;
-    }
-  }
+  absl::Status read =
+      ForEachLogEntry(*reader, [&](const RecordView&, const LogEntry& entry) {
+        if (auto* h = std::get_if<RecordedMachine>(&entry)) {
+          s->header_ = *h;
+          have_header = true;
+        } else if (auto* in = std::get_if<LoggedInput>(&entry)) {
+          s->inputs_.push_back(*in);
+        } else if (auto* end = std::get_if<LoggedEnd>(&entry)) {
+          s->end_ = *end;
+        }
+        return true;
+      });
+  if (!read.ok()) return read;
   if (!have_header) {
     return absl::DataLossError(absl::StrFormat("%s: no header record", path));
   }
@@ -120,11 +116,7 @@ absl::StatusOr<std::unique_ptr<ReplaySession>> ReplaySession::Open(
   auto base = MemoryBase::Create(h.memory_bytes);
   if (!base.ok()) return base.status();
   s->base_ = std::move(*base);
-  MachineConfig config;
-  config.memory_bytes = h.memory_bytes;
-  config.platform.disk_sectors = h.disk_sectors;
-  config.platform.rtc_epoch_seconds = h.rtc_epoch_seconds;
-  config.cpuid = h.cpuid;
+  MachineConfig config = RecordedMachineConfig(h);
   config.memory_base = s->base_;
   auto machine = Machine::Create(hypervisor, config, s->driver_.get());
   if (!machine.ok()) return machine.status();
@@ -168,8 +160,8 @@ Position ReplaySession::position() const {
 }
 
 std::optional<uint64_t> ReplaySession::ExitTime(uint64_t esn) const {
+  // Every rendezvous the session passed is timed, in ESN order.
   if (esn >= exit_time_.size()) return std::nullopt;
-  if (esn > 0 && exit_time_[esn] == 0) return std::nullopt;  // not reached
   return exit_time_[esn];
 }
 
@@ -291,12 +283,6 @@ absl::StatusOr<SessionStop> ReplaySession::SeekPosition(
   // First the rendezvous of the exit, then the steps after it.
   std::optional<uint64_t> at_exit = ExitTime(position.esn);
   if (!at_exit) {
-    if (position.esn < machine_->esn()) {
-      // Passed but not timed: replay it from the start.
-      if (absl::Status s = Restore(snapshots_.begin()->second); !s.ok()) {
-        return s;
-      }
-    }
     driver_->until_esn = position.esn;
     auto stop = RunForward(std::nullopt, true, /*debug=*/false);
     driver_->until_esn.reset();
@@ -336,42 +322,16 @@ absl::StatusOr<SessionStop> ReplaySession::ReverseContinue() {
   }
   // Re-executing an interval must not reshape the snapshots being walked.
   taking_snapshots_ = false;
-  struct Hit {
-    uint64_t time;
-    SessionStop stop;
-  };
+  absl::Cleanup resume_snapshots = [this] { taking_snapshots_ = true; };
   std::optional<Hit> last;
-  absl::Status failed;
-  for (size_t i = starts.size(); i-- > 0 && !last && failed.ok();) {
+  for (size_t i = starts.size(); i-- > 0 && !last;) {
     const uint64_t end = i + 1 < starts.size() ? starts[i + 1] : now;
-    if (absl::Status s = Restore(snapshots_.at(starts[i])); !s.ok()) {
-      failed = s;
-      break;
-    }
-    taking_snapshots_ = false;
-    for (;;) {
-      auto stop = RunForward(end, /*rendezvous_first=*/false, /*debug=*/true);
-      if (!stop.ok()) {
-        failed = stop.status();
-        break;
-      }
-      if (stop->kind == Kind::kBreakpoint && time() < now) {
-        last = Hit{time(), *stop};
-      } else if (stop->kind == Kind::kWatchpoint && time() - 1 < now) {
-        // Backward, a write is met before the instruction that made it.
-        last = Hit{time() - 1, *stop};
-      } else if (stop->kind != Kind::kBreakpoint &&
-                 stop->kind != Kind::kWatchpoint) {
-        if (stop->kind == Kind::kInterrupted) {
-          taking_snapshots_ = true;
-          return stop;
-        }
-        break;
-      }
-    }
+    auto hit = LastHitBetween(starts[i], end, now);
+    if (!hit.ok()) return hit.status();
+    last = *hit;
   }
-  taking_snapshots_ = true;
-  if (!failed.ok()) return failed;
+  std::move(resume_snapshots).Invoke();
+  if (last && last->stop.kind == Kind::kInterrupted) return last->stop;
   if (!last) {
     auto at_start = SeekTimeImpl(0, /*rendezvous_first=*/true);
     if (!at_start.ok()) return at_start;
@@ -380,6 +340,30 @@ absl::StatusOr<SessionStop> ReplaySession::ReverseContinue() {
   auto there = SeekTimeImpl(last->time, /*rendezvous_first=*/false);
   if (!there.ok()) return there;
   return last->stop;
+}
+
+absl::StatusOr<std::optional<ReplaySession::Hit>> ReplaySession::LastHitBetween(
+    uint64_t start, uint64_t end, uint64_t now) {
+  using Kind = SessionStop::Kind;
+  if (absl::Status s = Restore(snapshots_.at(start)); !s.ok()) return s;
+  std::optional<Hit> last;
+  for (;;) {
+    auto stop = RunForward(end, /*rendezvous_first=*/false, /*debug=*/true);
+    if (!stop.ok()) return stop.status();
+    switch (stop->kind) {
+      case Kind::kBreakpoint:
+        if (time() < now) last = Hit{time(), *stop};
+        break;
+      case Kind::kWatchpoint:
+        // Backward, a write is met before the instruction that made it.
+        if (time() - 1 < now) last = Hit{time() - 1, *stop};
+        break;
+      case Kind::kInterrupted:
+        return Hit{time(), *stop};
+      default:
+        return last;  // `end` or the end of the recording
+    }
+  }
 }
 
 absl::Status ReplaySession::TakeSnapshot(bool at_rendezvous) {

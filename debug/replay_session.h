@@ -132,6 +132,12 @@ class ReplaySession {
     uint64_t bytes = 0;
   };
   class Driver;
+  // A breakpoint or watchpoint hit met while re-executing, at the point
+  // going backward stops at.
+  struct Hit {
+    uint64_t time = 0;
+    SessionStop stop;
+  };
 
   ReplaySession(const Hypervisor& hypervisor, const SessionOptions& options);
 
@@ -142,6 +148,11 @@ class ReplaySession {
   absl::StatusOr<SessionStop> RunForward(std::optional<uint64_t> until,
                                          bool rendezvous_first, bool debug);
   absl::StatusOr<SessionStop> SeekTimeImpl(uint64_t t, bool rendezvous_first);
+  // Re-executes from the snapshot at `start` to `end` and returns the last
+  // hit before `now` (an interruption is returned as a hit whose stop says
+  // so).
+  absl::StatusOr<std::optional<Hit>> LastHitBetween(uint64_t start,
+                                                    uint64_t end, uint64_t now);
   absl::Status TakeSnapshot(bool at_rendezvous);
   absl::Status Restore(const Snapshot& snapshot);
   void Thin();

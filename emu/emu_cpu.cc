@@ -404,9 +404,7 @@ void EmuCpu::OnInstruction(uint64_t address) {
   // Every stop here comes before `address` begins: Unicorn checks the stop
   // request right after the code hooks and leaves RIP at the instruction.
   auto stop_for = [this](DebugStop why) {
-    if (stop_.kind != Stop::Kind::kNone) return;
-    pending_debug_stop_ = why;
-    RequestStop({.kind = Stop::Kind::kDebug});
+    RequestStop({.kind = Stop::Kind::kDebug, .debug = why});
   };
   if (watch_hit_) {
     const uint64_t written = *watch_hit_;
@@ -585,8 +583,7 @@ absl::StatusOr<CpuExit> EmuCpu::Run() {
         outcome = CpuExit{.kind = ExitKind::kHostInterrupt};
         break;
       case Stop::Kind::kDebug:
-        debug_stop_ = pending_debug_stop_;
-        pending_debug_stop_.reset();
+        debug_stop_ = stop_.debug;
         outcome = CpuExit{.kind = ExitKind::kHostInterrupt};
         break;
       case Stop::Kind::kExitInstruction:

@@ -61,8 +61,8 @@ class EmuCpu final : public GuestCpu, public InstructionControl {
   absl::StatusOr<uint64_t> Translate(uint64_t linear) const override;
   absl::StatusOr<uint64_t> LinearRip() const override;
   absl::StatusOr<std::unique_ptr<CpuKicker>> BindKicker() override;
-  // A code hook on every instruction (2-3x slower) counts them and stops
-  // where asked (instruction_control.h).
+  // A code hook on every instruction (about 2.6x slower, EMULATOR-NOTES.md)
+  // counts them and stops where asked (instruction_control.h).
   absl::StatusOr<InstructionControl*> EnableInstructionControl() override;
 
   // InstructionControl.
@@ -101,7 +101,7 @@ class EmuCpu final : public GuestCpu, public InstructionControl {
       kInvalidOpcode,    // Unicorn found no instruction it can run
       kKick,
       kMmio,
-      kDebug,  // InstructionControl: see pending_debug_stop_
+      kDebug,  // InstructionControl: see `debug`
     };
     Kind kind = Kind::kNone;
     uint64_t rip = 0;
@@ -109,6 +109,7 @@ class EmuCpu final : public GuestCpu, public InstructionControl {
     uint64_t mmio_gpa = 0;
     bool mmio_write = false;
     unsigned mmio_size = 0;
+    DebugStop debug;
   };
   // An exit instruction the block hook found, with the code hook in front
   // of it.
@@ -223,7 +224,7 @@ class EmuCpu final : public GuestCpu, public InstructionControl {
   // breakpoint there does not stop it.
   bool run_starting_ = false;
   uint64_t run_start_rip_ = 0;
-  std::optional<DebugStop> pending_debug_stop_;
+  // Why the last Run() stopped for the InstructionControl, until taken.
   std::optional<DebugStop> debug_stop_;
 };
 

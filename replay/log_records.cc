@@ -274,4 +274,30 @@ absl::StatusOr<LogEntry> ParseRecord(log::Record::Reader record) {
   }
 }
 
+absl::StatusOr<LogEntry> ParseRecordAt(const LogReader& reader,
+                                       const RecordView& view) {
+  auto entry = ParseRecord(view.record);
+  if (!entry.ok()) {
+    return absl::Status(
+        entry.status().code(),
+        absl::StrFormat("%s: record %d (frame at byte %d): %s", reader.name(),
+                        view.index, view.frame_offset,
+                        std::string(entry.status().message())));
+  }
+  return entry;
+}
+
+absl::Status ForEachLogEntry(
+    LogReader& reader,
+    absl::FunctionRef<bool(const RecordView&, const LogEntry&)> visit) {
+  for (;;) {
+    auto view = reader.Next();
+    if (!view.ok()) return view.status();
+    if (*view == nullptr) return absl::OkStatus();
+    auto entry = ParseRecordAt(reader, **view);
+    if (!entry.ok()) return absl::DataLossError(entry.status().message());
+    if (!visit(**view, *entry)) return absl::OkStatus();
+  }
+}
+
 }  // namespace xv

@@ -10,11 +10,13 @@
 #include <variant>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "base/hash128.h"
 #include "hypervisor/cpuid.h"
 #include "machine/input_event.h"
 #include "replay/log.capnp.h"
+#include "replay/log_reader.h"
 
 namespace xv {
 
@@ -96,6 +98,18 @@ void BuildRecord(const LogEntry& entry, log::Record::Builder record);
 // version this reader does not know, an impossible input); the caller adds
 // where in the file it was.
 absl::StatusOr<LogEntry> ParseRecord(log::Record::Reader record);
+
+// ParseRecord for a record `reader` just returned, an error saying where in
+// the file it is ("kv.log: record 3 (frame at byte 96): ...").
+absl::StatusOr<LogEntry> ParseRecordAt(const LogReader& reader,
+                                       const RecordView& view);
+
+// Calls `visit` for every record of `reader` from where it is, converted,
+// until `visit` returns false or the log ends. A record that does not
+// convert is DataLoss, located as ParseRecordAt says.
+absl::Status ForEachLogEntry(
+    LogReader& reader,
+    absl::FunctionRef<bool(const RecordView&, const LogEntry&)> visit);
 
 }  // namespace xv
 

@@ -53,15 +53,8 @@ absl::Status LogReplayer::Fill() {
     eof_ = true;
     return absl::OkStatus();
   }
-  auto entry = ParseRecord((*view)->record);
-  if (!entry.ok()) {
-    return lookahead_error_ = absl::Status(
-               entry.status().code(),
-               absl::StrFormat("%s: record %d (frame at byte %d): %s",
-                               reader_.name(), (*view)->index,
-                               (*view)->frame_offset,
-                               std::string(entry.status().message())));
-  }
+  auto entry = ParseRecordAt(reader_, **view);
+  if (!entry.ok()) return lookahead_error_ = entry.status();
   const uint64_t esn = EntryEsn(*entry);
   if (esn < last_esn_) {
     return lookahead_error_ = absl::DataLossError(absl::StrFormat(

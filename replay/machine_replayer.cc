@@ -120,6 +120,15 @@ absl::StatusOr<std::unique_ptr<Machine>> RestoreFromFile(
 
 }  // namespace
 
+MachineConfig RecordedMachineConfig(const RecordedMachine& header) {
+  MachineConfig config;
+  config.memory_bytes = header.memory_bytes;
+  config.platform.disk_sectors = header.disk_sectors;
+  config.platform.rtc_epoch_seconds = header.rtc_epoch_seconds;
+  config.cpuid = header.cpuid;
+  return config;
+}
+
 absl::StatusOr<ReplayOutcome> ReplayLog(const Hypervisor& hypervisor,
                                         const std::string& path,
                                         const ReplayOptions& options) {
@@ -129,11 +138,7 @@ absl::StatusOr<ReplayOutcome> ReplayLog(const Hypervisor& hypervisor,
   const RecordedMachine& header = (*log)->machine();
 
   ReplayDriver driver(**log, options);
-  MachineConfig config;
-  config.memory_bytes = header.memory_bytes;
-  config.platform.disk_sectors = header.disk_sectors;
-  config.platform.rtc_epoch_seconds = header.rtc_epoch_seconds;
-  config.cpuid = header.cpuid;
+  const MachineConfig config = RecordedMachineConfig(header);
   absl::StatusOr<std::unique_ptr<Machine>> machine;
   absl::Status run_status;
   if (options.from_checkpoint.empty()) {

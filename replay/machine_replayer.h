@@ -57,6 +57,10 @@ struct ReplayOutcome {
   std::vector<std::string> warnings;  // from the log reader
 };
 
+// The machine `header`'s recording ran on: memory, disk size, RTC and
+// CPUID (no memory base).
+MachineConfig RecordedMachineConfig(const RecordedMachine& header);
+
 // Replays on `hypervisor` (any backend replays any log). Errors are
 // problems with the log file or the host; a divergence is an outcome.
 absl::StatusOr<ReplayOutcome> ReplayLog(const Hypervisor& hypervisor,
