@@ -41,6 +41,9 @@ int CampaignCommand(const Invocation& inv);
 const CommandSpec& DebugCommandSpec();
 int DebugCommand(const Invocation& inv);
 
+const CommandSpec& InspectCommandSpec();
+int InspectCommand(const Invocation& inv);
+
 const CommandSpec& DemoCommandSpec();
 int DemoCommand(const Invocation& inv);
 

@@ -24,6 +24,7 @@ const Command kCommands[] = {
     {RunCommandSpec, RunCommand},
     {RecordCommandSpec, RecordCommand},
     {ReplayCommandSpec, ReplayCommand},
+    {InspectCommandSpec, InspectCommand},
     {DebugCommandSpec, DebugCommand},
     {ReplicateCommandSpec, ReplicateCommand},
     {CampaignCommandSpec, CampaignCommand},

@@ -8,7 +8,6 @@
 #include "absl/strings/str_format.h"
 #include "debug/gdb_packet.h"
 #include "debug/x86_64_gdb_registers.h"
-#include "memshare/guest_memory.h"
 
 namespace xv {
 namespace {
@@ -174,19 +173,7 @@ absl::StatusOr<std::string> GdbStub::ReadMemory(std::string_view packet) {
   const uint64_t length = std::min<uint64_t>(
       request->length, PacketDecoder::kDefaultMaxPacketSize / 2 - 16);
   std::vector<uint8_t> bytes(length);
-  const Machine& m = session_.machine();
-  uint64_t done = 0;
-  while (done < length) {
-    // Page by page: each page has its own translation.
-    const uint64_t linear = request->address + done;
-    auto gpa = m.cpu().Translate(linear);
-    if (!gpa.ok()) break;
-    const uint64_t n =
-        std::min<uint64_t>(kPageSize - linear % kPageSize, length - done);
-    if (!m.memory().Read(*gpa, std::span(bytes).subspan(done, n)).ok()) break;
-    done += n;
-  }
-  bytes.resize(done);
+  bytes.resize(session_.ReadLinear(request->address, bytes));
   // Partial reads are answered with what could be read (gdb asks again for
   // the rest and then gets the error).
   if (bytes.empty() && length > 0) return std::string(kErrorUnreadable);

@@ -165,6 +165,22 @@ std::optional<uint64_t> ReplaySession::ExitTime(uint64_t esn) const {
   return exit_time_[esn];
 }
 
+size_t ReplaySession::ReadLinear(uint64_t linear,
+                                 std::span<uint8_t> out) const {
+  size_t done = 0;
+  while (done < out.size()) {
+    // Page by page: each page has its own translation.
+    const uint64_t at = linear + done;
+    auto gpa = machine_->cpu().Translate(at);
+    if (!gpa.ok()) break;
+    const size_t n =
+        std::min<size_t>(kPageSize - at % kPageSize, out.size() - done);
+    if (!machine_->memory().Read(*gpa, out.subspan(done, n)).ok()) break;
+    done += n;
+  }
+  return done;
+}
+
 void ReplaySession::set_breakpoints(std::vector<uint64_t> linear_addresses) {
   breakpoints_ = std::move(linear_addresses);
 }

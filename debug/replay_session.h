@@ -21,6 +21,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -91,6 +92,11 @@ class ReplaySession {
   // The guest stopped for good here (debug-exit, a triple fault, the end
   // of the recording): forward movements return kEnd at once.
   bool at_end() const { return ended_.has_value(); }
+
+  // Reads guest-linear memory at the present point through the guest's
+  // page tables into `out`; returns how many bytes from the start could be
+  // read (a page that does not translate ends it).
+  size_t ReadLinear(uint64_t linear, std::span<uint8_t> out) const;
 
   // Breakpoints (guest-linear addresses) and write watchpoints that
   // Continue() and ReverseContinue() stop at.
