@@ -44,6 +44,9 @@ int DebugCommand(const Invocation& inv);
 const CommandSpec& InspectCommandSpec();
 int InspectCommand(const Invocation& inv);
 
+const CommandSpec& DiffCommandSpec();
+int DiffCommand(const Invocation& inv);
+
 const CommandSpec& DemoCommandSpec();
 int DemoCommand(const Invocation& inv);
 

@@ -9,11 +9,9 @@
 
 #include "absl/strings/str_format.h"
 #include "cli/commands.h"
-#include "debug/disassembler.h"
-#include "debug/elf_symbols.h"
+#include "debug/code_listing.h"
 #include "debug/position.h"
 #include "debug/replay_session.h"
-#include "hypervisor/x86_bits.h"
 #include "nlohmann/json.hpp"
 #include "session/backend_choice.h"
 
@@ -30,14 +28,6 @@ constexpr uint64_t kInputsAround = 3;
 constexpr uint64_t kMaxMemoryBytes = uint64_t{64} * 1024;
 
 std::string Hex(uint64_t v) { return absl::StrFormat("0x%x", v); }
-
-// The code mode from the architectural state alone: ArchState keeps no
-// descriptor caches, so a 32-bit code segment in long mode (compatibility
-// mode, which the SDK never uses) shows as 64-bit.
-CodeMode ModeOf(const ArchState& arch) {
-  if (arch.efer & x86::kEferLma) return CodeMode::k64;
-  return (arch.cr0 & x86::kCr0Pe) ? CodeMode::k32 : CodeMode::k16;
-}
 
 // "ADDR" or "ADDR:LEN", hexadecimal with or without 0x.
 absl::StatusOr<std::pair<uint64_t, uint64_t>> ParseMemorySpec(
@@ -66,15 +56,6 @@ absl::StatusOr<std::pair<uint64_t, uint64_t>> ParseMemorySpec(
         text, kMaxMemoryBytes));
   }
   return std::pair{*address, *length};
-}
-
-std::string Symbolize(const std::optional<ElfSymbols>& symbols,
-                      uint64_t address) {
-  if (!symbols) return "";
-  std::optional<SymbolAt> at = symbols->Lookup(address);
-  if (!at) return "";
-  return at->offset == 0 ? at->name
-                         : absl::StrFormat("%s+0x%x", at->name, at->offset);
 }
 
 }  // namespace
@@ -136,16 +117,8 @@ int InspectCommand(const Invocation& inv) {
   const ArchState& arch = cpu->arch;
   const GeneralRegisters& r = arch.regs;
 
-  std::optional<ElfSymbols> symbols;
-  std::string symbols_note;
-  if (auto parsed = ElfSymbols::Parse(s.recording().kernel_image);
-      !parsed.ok()) {
-    symbols_note = std::string(parsed.status().message());
-  } else if (!parsed->has_symbols()) {
-    symbols_note = "the kernel in the log has no symbols";
-  } else {
-    symbols = std::move(*parsed);
-  }
+  const KernelSymbols symbols = KernelSymbols::Of(s.recording().kernel_image);
+  const std::string& symbols_note = symbols.note;
 
   Json j;
   j["log"] = path;
@@ -167,41 +140,21 @@ int InspectCommand(const Invocation& inv) {
   regs["cs"] = Hex(arch.cs);
   regs["ss"] = Hex(arch.ss);
   j["registers"] = regs;
-  j["symbol"] = Symbolize(symbols, r.rip);
-  if (symbols) {
-    if (std::optional<SourceLine> line = symbols->LineAt(r.rip)) {
-      j["source"] = absl::StrFormat("%s:%d", line->file, line->line);
-    }
-  }
+  j["symbol"] = symbols.Symbolize(r.rip);
+  if (auto source = symbols.SourceAt(r.rip)) j["source"] = *source;
   if (!symbols_note.empty()) j["symbols_note"] = symbols_note;
 
   Json listing = Json::array();
-  auto disassembler = Disassembler::Create(ModeOf(arch), AsmSyntax::kAtt);
-  if (!disassembler.ok()) {
-    return Fail(kExitCannotRun, disassembler.status(), json);
-  }
-  std::optional<uint64_t> function_start;
-  if (symbols) {
-    if (auto at_symbol = symbols->Lookup(r.rip))
-      function_start = at_symbol->start;
-  }
-  auto around = disassembler->DisassembleAround(
-      [&](uint64_t address, std::span<uint8_t> out) {
-        return s.ReadLinear(address, out);
-      },
-      r.rip, kListingBefore, kListingAfter, function_start);
-  if (around.ok()) {
-    for (size_t i = 0; i < around->instructions.size(); ++i) {
-      const Instruction& insn = around->instructions[i];
-      Json line;
-      line["address"] = Hex(insn.address);
-      line["symbol"] = Symbolize(symbols, insn.address);
-      line["text"] = insn.Text();
-      line["at_rip"] = i == around->rip_index;
-      listing.push_back(line);
+  auto code = ListCodeAround(s, arch, symbols, kListingBefore, kListingAfter);
+  if (code.ok()) {
+    for (const ListedInstruction& insn : *code) {
+      listing.push_back({{"address", Hex(insn.address)},
+                         {"symbol", insn.symbol},
+                         {"text", insn.text},
+                         {"at_rip", insn.at_rip}});
     }
   } else {
-    j["code_note"] = std::string(around.status().message());
+    j["code_note"] = std::string(code.status().message());
   }
   j["code"] = listing;
 

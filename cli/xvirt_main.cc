@@ -25,6 +25,7 @@ const Command kCommands[] = {
     {RecordCommandSpec, RecordCommand},
     {ReplayCommandSpec, ReplayCommand},
     {InspectCommandSpec, InspectCommand},
+    {DiffCommandSpec, DiffCommand},
     {DebugCommandSpec, DebugCommand},
     {ReplicateCommandSpec, ReplicateCommand},
     {CampaignCommandSpec, CampaignCommand},

@@ -57,7 +57,11 @@ class ReplaySession::Driver : public InputSource,
     const uint64_t esn = machine.esn();
     if (s_.exit_time_.size() <= esn) s_.exit_time_.resize(esn + 1);
     s_.exit_time_[esn] = s_.control_->retired();
-    return absl::OkStatus();
+    const std::optional<SessionOptions::RegisterFlip>& flip = s_.options_.flip;
+    if (!flip || flip->esn != esn) return absl::OkStatus();
+    return machine.cpu().ModifyRegs([&](GeneralRegisters& r) {
+      *GeneralRegister(r, flip->reg) ^= uint64_t{1} << flip->bit;
+    });
   }
 
   bool StopHere(const Machine& machine) override {
@@ -92,6 +96,15 @@ ReplaySession::~ReplaySession() = default;
 absl::StatusOr<std::unique_ptr<ReplaySession>> ReplaySession::Open(
     const Hypervisor& hypervisor, const std::string& path,
     const SessionOptions& options) {
+  if (options.flip) {
+    GeneralRegisters probe;
+    if (GeneralRegister(probe, options.flip->reg) == nullptr ||
+        options.flip->bit > 63) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("cannot flip bit %d of register '%s'",
+                          options.flip->bit, options.flip->reg));
+    }
+  }
   auto reader = LogReader::Open(path);
   if (!reader.ok()) return reader.status();
   std::unique_ptr<ReplaySession> s(new ReplaySession(hypervisor, options));

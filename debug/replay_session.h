@@ -45,6 +45,17 @@ struct SessionOptions {
   // pages each holds a copy of); the first (boot) is always kept.
   size_t max_snapshots = 128;
   uint64_t max_snapshot_bytes = uint64_t{1} << 30;
+
+  // A test hook: flip bit `bit` of general register `reg` ("rax") at the
+  // rendezvous after exit `esn`, every time the replay passes it, as a
+  // transient fault would have while recording. Tests of `xvirt diff` use
+  // it to make a faulty second run of one recording.
+  struct RegisterFlip {
+    uint64_t esn = 0;
+    std::string reg;
+    uint32_t bit = 0;
+  };
+  std::optional<RegisterFlip> flip;
 };
 
 // Why a movement of the session stopped.
