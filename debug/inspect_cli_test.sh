@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `xvirt inspect` on kvstore recordings made on the emulator: the state at a
 # position (registers, the instruction at RIP disassembled and named by the
-# kernel's symbols, memory, logged inputs), the same as JSON, and bad input:
+# kernel's symbols, its source line from the DWARF, memory, logged inputs),
+# the same as JSON, a kernel without DWARF, and bad input:
 # a position past the end, one past the next exit, a bad --mem, a kernel
 # without symbols. Needs no KVM.
 set -euo pipefail
@@ -33,6 +34,14 @@ rip=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["registers
 grep -q "^rip $rip " "$work/at.txt" || fail "text output lacks 'rip $rip': $(cat "$work/at.txt")"
 grep -q "^=> $rip " "$work/at.txt" || fail "text listing does not mark RIP"
 
+# The guests carry DWARF: RIP's source line, as binutils' addr2line finds it
+# (which names it relative to the DWARF's compilation directory, ".").
+source=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("source", ""))' "$work/at.json")
+want=$(addr2line -e "$kernel" "$rip" | sed 's/ (discriminator [0-9]*)$//; s|^\./||')
+[[ "$source" =~ ^guest/.+\.[chS]:[0-9]+$ ]] || fail "inspect --json: source '$source' is not a guest file:line"
+[[ "$source" == "$want" ]] || fail "inspect --json: source '$source', addr2line says '$want'"
+grep -q "^rip $rip .* at $source\$" "$work/at.txt" || fail "text output lacks 'at $source': $(cat "$work/at.txt")"
+
 expect_usage_error() {  # pattern, args...
   local pattern="$1"; shift
   set +e
@@ -48,6 +57,12 @@ expect_usage_error "does not exist" --at 5+100000000
 expect_usage_error "want ADDR" --at 5 --mem zz
 expect_usage_error "position" --at 5+x
 expect_usage_error "required"
+
+# Without DWARF, symbols but no source line.
+objcopy --strip-debug "$kernel" "$work/nodwarf.elf"
+"$xvirt" record "$work/nodwarf.elf" -o "$work/nodwarf.log" --backend emu <"$work/in" >/dev/null 2>&1
+"$xvirt" inspect "$work/nodwarf.log" --at 60+3 >"$work/nodwarf.txt"
+grep -q "^rip $rip [a-z_][^ ]*\$" "$work/nodwarf.txt" || fail "kernel without DWARF: $(cat "$work/nodwarf.txt")"
 
 # A kernel without symbols still inspects, and says why names are missing.
 objcopy --strip-all "$kernel" "$work/stripped.elf"

@@ -3,7 +3,8 @@
 Bazel's cc rules add host flags (PIC, stack protector, sanitizer and
 debug-prefix options, ...) that break freestanding kernels, so a genrule
 runs the host gcc with the fixed flags below. The output is byte-for-byte
-reproducible: no paths, timestamps or build ids end up in the image.
+reproducible: no absolute paths, timestamps or build ids end up in the
+image, and its DWARF names sources relative to the workspace root.
 """
 
 _GCC = "/usr/bin/gcc"
@@ -27,6 +28,16 @@ _COMMON_FLAGS = [
     "-march=x86-64",
     "-mtune=generic",
     "-O2",
+    # DWARF (gdb, `xvirt inspect`). -g changes no code: the loaded bytes are
+    # the same with and without it. The execroot's absolute path varies
+    # (sandboxes, output bases), so it becomes "." (DW_AT_comp_dir and the
+    # line table's directory 0); sources are named relative to it already.
+    "-g",
+    "\"-ffile-prefix-map=$$(pwd)=.\"",
+    # A version 1 CIE in .debug_frame has no address size, so gdb reads its
+    # addresses with the ELF class's (4 bytes in the ELF32 image) and cannot
+    # unwind; a version 4 CIE says 8.
+    "-Wa,--gdwarf-cie-version=4",
     "-Wall",
     "-Wextra",
     "-Werror",
@@ -81,6 +92,8 @@ def guest_kernel(
         auto_vro = False,
         **kwargs):
     """Builds `<name>.elf`, an ELF32 multiboot kernel running `srcs` at CPL3.
+
+    Also `<name>_debug`: `<name>.debug.elf`, the same image as ELF64, for gdb.
 
     Args:
       name: target name; the output is `<name>.elf`.
@@ -149,4 +162,23 @@ def guest_kernel(
         cmd = "\n".join(cmd),
         message = "Building guest kernel %s.elf" % name,
         **kwargs
+    )
+
+    # The same image as ELF64 for gdb. Given the ELF32 file, gdb reads the
+    # DWARF (lines, locals, unwinding) right once told `set architecture
+    # i386:x86-64`, but analyses prologues as i386 code: a breakpoint on a
+    # function stays at its first instruction, before the arguments are
+    # where the DWARF says. The ELF64 copy needs no `set architecture`.
+    debug_kwargs = {
+        k: v
+        for k, v in kwargs.items()
+        if k in ("testonly", "visibility", "tags", "target_compatible_with")
+    }
+    native.genrule(
+        name = name + "_debug",
+        srcs = [":" + name],
+        outs = [name + ".debug.elf"],
+        cmd = "%s -I elf32-i386 -O elf64-x86-64 $< $@" % _OBJCOPY,
+        message = "Converting guest kernel %s.elf to ELF64 for gdb" % name,
+        **debug_kwargs
     )
