@@ -34,6 +34,36 @@ std::string EsnText(const std::optional<uint64_t>& esn) {
   return esn ? absl::StrFormat("%d", *esn) : std::string("-");
 }
 
+const char* Headline(LoggedDifference::Kind kind) {
+  switch (kind) {
+    case LoggedDifference::Kind::kInput:
+      return "first differing input";
+    case LoggedDifference::Kind::kTiming:
+      return "first timing difference";
+    case LoggedDifference::Kind::kOutput:
+      return "first differing output";
+    case LoggedDifference::Kind::kCheckpoint:
+      return "first differing logged state hash";
+    case LoggedDifference::Kind::kEnd:
+      return "the ends differ";
+    case LoggedDifference::Kind::kFault:
+      return "an injected fault differs";
+  }
+  return "difference";
+}
+
+// The inputs logged at `esn`, for people: "clock_advance 1000 ns; ...".
+std::string InputsAt(const LoggedRecording& r, uint64_t esn) {
+  std::vector<std::string> out;
+  for (const LoggedInput& in : r.inputs) {
+    if (in.esn == esn) {
+      out.push_back(absl::StrFormat("%s %s", InputKindName(in.input.kind),
+                                    InputDetail(in.input)));
+    }
+  }
+  return out.empty() ? "(none)" : absl::StrJoin(out, "; ");
+}
+
 Json LoggedJson(const LoggedDifference& d) {
   Json j;
   j["kind"] = std::string(DifferenceKindName(d.kind));
@@ -147,6 +177,11 @@ void PrintState(const Json& s) {
     absl::PrintF("  device %s differs\n", device.get<std::string>().c_str());
   }
   if (s["clock"].get<bool>()) absl::PrintF("  the virtual clock differs\n");
+  if (s.contains("inputs_here")) {
+    absl::PrintF("  inputs logged at this exit: a: %s; b: %s\n",
+                 s["inputs_here"]["a"].get<std::string>().c_str(),
+                 s["inputs_here"]["b"].get<std::string>().c_str());
+  }
   if (s.contains("code_a"))
     PrintCode(s["code_a"], s.contains("code_b") ? " (a)" : "");
   if (s.contains("code_b")) PrintCode(s["code_b"], " (b)");
@@ -245,6 +280,15 @@ int DiffCommand(const Invocation& inv) {
     if (*located) {
       differ = true;
       Json state = StateJson(**located);
+      // At a rendezvous, the inputs applied there are the likely cause.
+      const StateDifference& where = **located;
+      if (where.position_a == where.position_b && where.position_a.steps == 0) {
+        const std::string in_a = InputsAt(*a, where.position_a.esn);
+        const std::string in_b = InputsAt(*b, where.position_a.esn);
+        if (in_a != in_b) {
+          state["inputs_here"] = {{"a", in_a}, {"b", in_b}};
+        }
+      }
       const KernelSymbols symbols_a = KernelSymbols::Of(a->header.kernel_image);
       auto cpu_a = (*sa)->machine().CaptureCpu();
       auto cpu_b = (*sb)->machine().CaptureCpu();
@@ -275,9 +319,9 @@ int DiffCommand(const Invocation& inv) {
         h["a"].get<std::string>().c_str(), h["b"].get<std::string>().c_str());
   }
   for (const LoggedDifference& d : logged) {
-    absl::PrintF("first differing %s: ESN %s (a) / %s (b): %s\n",
-                 DifferenceKindName(d.kind), EsnText(d.esn_a).c_str(),
-                 EsnText(d.esn_b).c_str(), d.what.c_str());
+    absl::PrintF("%s: ESN %s (a) / %s (b): %s\n", Headline(d.kind),
+                 EsnText(d.esn_a).c_str(), EsnText(d.esn_b).c_str(),
+                 d.what.c_str());
     absl::PrintF("  a: %s\n  b: %s\n", d.a.c_str(), d.b.c_str());
   }
   if (logged.empty()) absl::PrintF("logged: no difference\n");

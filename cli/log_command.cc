@@ -51,6 +51,9 @@ Json EntryJson(const RecordView& view, const LogEntry& entry) {
                                 ? Json(e->final_state_hash->ToHex())
                                 : Json(nullptr);
     j["wall_seconds"] = e->wall_seconds;
+  } else if (const auto* f = std::get_if<LoggedFault>(&entry)) {
+    j["register"] = f->reg;
+    j["bit"] = f->bit;
   }
   return j;
 }

@@ -10,7 +10,6 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "session/backend_choice.h"
 #include "cli/commands.h"
 #include "cli/run_report.h"
 #include "cli/run_settings.h"
@@ -18,6 +17,9 @@
 #include "devices/serial_backend.h"
 #include "replay/machine_recorder.h"
 #include "replay/machine_replayer.h"
+#include "replay/what_if_run.h"
+#include "replica/fault_spec.h"
+#include "session/backend_choice.h"
 
 namespace xv::cli {
 namespace {
@@ -93,13 +95,83 @@ std::string AvailableCheckpoints(const std::string& log_path) {
   return "stored: " + absl::StrJoin(esns, ", ");
 }
 
+// replay LOG --inject SPEC --record OUT: the recording's inputs with a
+// fault injected, recorded to OUT (not verified against LOG: another run).
+int ReplayWithFault(const ParsedArgs& args, const std::string& path,
+                    const std::string& backend, bool json,
+                    OutputSink* outputs) {
+  const std::optional<std::string> spec_text = args.Get("inject");
+  const std::optional<std::string> out = args.Get("record");
+  if (!spec_text || !out) {
+    return Fail(kExitUsage, "replay: --inject and --record go together", json);
+  }
+  if (args.Has("until") || args.Has("from-checkpoint")) {
+    return Fail(kExitUsage,
+                "replay: --inject runs the whole recording from the boot "
+                "(no --until or --from-checkpoint)",
+                json);
+  }
+  auto spec = ParseFaultSpec(*spec_text, {});
+  if (!spec.ok()) return Fail(kExitUsage, spec.status(), json);
+  if (spec->kind != FaultKind::kRegisterBit) {
+    return Fail(kExitUsage,
+                absl::StrFormat("replay --inject '%s': only a register bit "
+                                "(reg:REG:BIT@ESN) can be injected here",
+                                *spec_text),
+                json);
+  }
+  const LoggedFault fault{.esn = spec->esn, .reg = spec->reg, .bit = spec->bit};
+  auto hypervisor = OpenBackend(backend);
+  if (!hypervisor.ok()) return Fail(kExitCannotRun, hypervisor.status(), json);
+  RunController controller;
+  StopSignals signals(&controller);
+  auto outcome =
+      RecordWithFault(**hypervisor, path, fault, *out,
+                      {.outputs = outputs, .controller = &controller});
+  if (!outcome.ok()) return Fail(kExitCannotRun, outcome.status(), json);
+  if (!outcome->fault_applied) {
+    std::error_code ignored;
+    std::filesystem::remove(*out, ignored);
+    return Fail(kExitUsage,
+                absl::StrFormat("replay --inject: the run ended at ESN %d, "
+                                "before exit %d: nothing was injected and "
+                                "nothing recorded",
+                                outcome->result.esn, fault.esn),
+                json);
+  }
+  const RecorderStats& r = outcome->recorded;
+  std::fprintf(stderr,
+               "xvirt: injected %s; recorded %s: %llu exits, %llu inputs, "
+               "%llu outputs, stopped: %s\n",
+               DescribeFault(fault).c_str(), out->c_str(),
+               (unsigned long long)outcome->result.esn,
+               (unsigned long long)r.inputs, (unsigned long long)r.outputs,
+               std::string(StopReasonName(outcome->result.reason)).c_str());
+  if (json) {
+    nlohmann::ordered_json j;
+    j["source"] = path;
+    j["recorded"] = *out;
+    j["injected"] = DescribeFault(fault);
+    j["esn"] = outcome->result.esn;
+    j["stop_reason"] = std::string(StopReasonName(outcome->result.reason));
+    j["exit_code"] = outcome->result.exit_status;
+    j["inputs"] = r.inputs;
+    j["outputs"] = r.outputs;
+    j["checkpoints"] = r.checkpoints;
+    std::cout << j.dump() << "\n";
+  }
+  return outcome->result.exit_status;
+}
+
 }  // namespace
 
 const CommandSpec& ReplayCommandSpec() {
   static const CommandSpec spec = {
       .name = "replay",
-      .usage = "replay LOG [--from-checkpoint ESN] [--until ESN] [--backend " +
-               std::string(kBackendChoices) + "] [--json]",
+      .usage =
+          "replay LOG [--from-checkpoint ESN] [--until ESN] "
+          "[--inject SPEC --record OUT] [--backend " +
+          std::string(kBackendChoices) + "] [--json]",
       .summary = "replay a recorded log and verify it reproduces the run",
       .description =
           "Rebuilds the machine from LOG's header and runs the guest with\n"
@@ -113,7 +185,12 @@ const CommandSpec& ReplayCommandSpec() {
           "holds is replayed and verified), 125 if the log cannot be read\n"
           "or the backend is unavailable. Any backend replays a log, whatever\n"
           "backend recorded it; it runs on --backend auto (KVM where usable,\n"
-          "else the emulator) unless told otherwise.",
+          "else the emulator) unless told otherwise.\n"
+          "With --inject SPEC --record OUT it answers 'what if this bit had\n"
+          "flipped?': the recording's inputs run at their ESNs with the\n"
+          "fault injected, unverified (it is another run), and that run is\n"
+          "recorded to OUT, fault included, so OUT replays exactly and\n"
+          "'xvirt diff LOG OUT' finds the fault by state.",
       .options =
           {
               {"until", "ESN",
@@ -123,6 +200,10 @@ const CommandSpec& ReplayCommandSpec() {
                "(LOG.checkpoints/ESN.xvcp; 'record --checkpoint-every' "
                "stores them) instead of booting: only the rest of the log "
                "runs, and it verifies the same"},
+              {"inject", "SPEC",
+               "flip a register bit: reg:REG:BIT@ESN (after exit ESN's "
+               "inputs; needs --record)"},
+              {"record", "OUT", "with --inject: record the faulty run to OUT"},
               {"quiet", "", "do not show the guest's serial output"},
               {"json", "",
                "print one JSON object with the results on stdout (the "
@@ -171,6 +252,9 @@ int ReplayCommand(const Invocation& inv) {
     if (!out.ok()) return Fail(kExitCannotRun, out.status(), json);
     echo = std::make_unique<SerialEcho>(std::move(*out));
     options.outputs = echo.get();
+  }
+  if (args->Has("inject") || args->Has("record")) {
+    return ReplayWithFault(*args, path, *backend, json, echo.get());
   }
   // A progress line only where it cannot garble the guest's output.
   const bool progress = !json && isatty(STDERR_FILENO) &&

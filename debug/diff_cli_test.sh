@@ -2,7 +2,9 @@
 # `xvirt diff` on kvstore recordings made on the emulator: two sessions that
 # differ in one command (the first differing input is that command's byte,
 # at the ESN where the log delivered it), text and JSON agreeing, a log
-# against itself (nothing differs, exit 0), and bad input. Needs no KVM.
+# against itself (nothing differs, exit 0), a what-if run with a register
+# bit flipped (`replay --inject --record`: the fault, the register, the
+# point), and bad input. Needs no KVM.
 set -euo pipefail
 xvirt="$1"
 kernel="$2"
@@ -64,6 +66,32 @@ grep -q '^state: first differs at ESN ' "$work/ab.txt" || fail "text diff has no
 grep -q '^logged: no difference$' "$work/aa.txt" || fail "self diff: $(cat "$work/aa.txt")"
 grep -q '^state: the same at every exit both reach$' "$work/aa.txt" || fail "self diff: $(cat "$work/aa.txt")"
 
+# A what-if run of a with rbx bit 5 flipped after exit 30, recorded: it
+# replays verified, and diff names the fault, the register and the point.
+"$xvirt" replay "$work/a.log" --inject reg:rbx:5@30 --record "$work/f.log" \
+  --quiet >/dev/null 2>"$work/inject.err" || fail "replay --inject exited $?: $(cat "$work/inject.err")"
+grep -q "injected rbx bit 5 flipped after exit 30" "$work/inject.err" || fail "replay --inject: $(cat "$work/inject.err")"
+"$xvirt" replay "$work/f.log" --quiet >/dev/null 2>"$work/f.err" || fail "replay of the faulty log exited $?: $(cat "$work/f.err")"
+grep -q "^verified: " "$work/f.err" || fail "replay of the faulty log: $(cat "$work/f.err")"
+rc=0
+"$xvirt" diff "$work/a.log" "$work/f.log" --json >"$work/af.json" || rc=$?
+[[ $rc == 1 ]] || fail "diff with the faulty log exited $rc, want 1"
+python3 - "$work/af.json" <<'PY' || fail "diff --json of the faulty log: $(cat "$work/af.json")"
+import json, sys
+j = json.load(open(sys.argv[1]))
+first = j["logged"][0]
+assert first["kind"] == "fault" and first["esn_b"] == 30, first
+assert all(d["kind"] != "timing" for d in j["logged"]), j["logged"]
+s = j["state"]
+assert s["position_a"] == "30" and s["position_b"] == "30", s
+assert [r["name"] for r in s["registers"]] == ["rbx"], s["registers"]
+r = s["registers"][0]
+assert int(r["a"], 16) ^ int(r["b"], 16) == 32, r
+assert s["pages_differing"] == 0 and s["devices"] == [], s
+at_rip = [c for c in s["code_a"]["code"] if c["at_rip"]]
+assert len(at_rip) == 1 and at_rip[0]["address"] == s["code_a"]["rip"], s["code_a"]
+PY
+
 # Bad input: one line on stderr, the documented status.
 expect_error() {  # status, pattern, args...
   local want="$1" pattern="$2"
@@ -78,4 +106,17 @@ expect_error 2 "usage: xvirt diff" "$work/a.log"
 expect_error 125 "nonexistent" "$work/a.log" "$work/nonexistent.log"
 head -c 100 "$work/a.log" >"$work/torn.log"
 expect_error 125 "torn.log" "$work/a.log" "$work/torn.log"
+expect_replay_error() {  # pattern, args...
+  local pattern="$1"
+  shift
+  local got=0
+  "$xvirt" replay "$work/a.log" --quiet "$@" >"$work/out" 2>"$work/err" || got=$?
+  [[ $got == 2 ]] || fail "replay $*: exit $got, want 2: $(cat "$work/err")"
+  [[ $(wc -l <"$work/err") == 1 ]] || fail "replay $*: want one line: $(cat "$work/err")"
+  grep -qE "$pattern" "$work/err" || fail "replay $*: '$(cat "$work/err")' lacks '$pattern'"
+}
+expect_replay_error "go together" --inject reg:rbx:5@30
+expect_replay_error "only a register bit" --inject mem:0x1000:1@3 --record "$work/g.log"
+expect_replay_error "before exit 100000: nothing was injected" --inject reg:rax:0@100000 --record "$work/g.log"
+[[ ! -e "$work/g.log" ]] || fail "replay --inject past the end left $work/g.log"
 echo PASS

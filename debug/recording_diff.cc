@@ -140,6 +140,8 @@ absl::StatusOr<LoggedRecording> LoggedRecording::Read(const std::string& path) {
           r.checkpoints.push_back(*c);
         } else if (auto* e = std::get_if<LoggedEnd>(&entry)) {
           r.end = *e;
+        } else if (auto* f = std::get_if<LoggedFault>(&entry)) {
+          r.faults.push_back(*f);
         }
         return true;
       });
@@ -196,6 +198,8 @@ std::string_view DifferenceKindName(LoggedDifference::Kind kind) {
       return "checkpoint";
     case LoggedDifference::Kind::kEnd:
       return "end";
+    case LoggedDifference::Kind::kFault:
+      return "fault";
   }
   return "?";
 }
@@ -275,8 +279,22 @@ std::vector<LoggedDifference> CompareLogged(const LoggedRecording& a,
         .b = b.end ? EndText(*b.end) : "(torn: no End record)"};
   }
 
+  std::optional<LoggedDifference> fault;
+  for (size_t i = 0; i < std::max(a.faults.size(), b.faults.size()); ++i) {
+    const LoggedFault* x = i < a.faults.size() ? &a.faults[i] : nullptr;
+    const LoggedFault* y = i < b.faults.size() ? &b.faults[i] : nullptr;
+    if (x && y && *x == *y) continue;
+    fault = LoggedDifference{.kind = Kind::kFault,
+                             .esn_a = x ? std::optional(x->esn) : std::nullopt,
+                             .esn_b = y ? std::optional(y->esn) : std::nullopt,
+                             .what = "injected fault",
+                             .a = x ? DescribeFault(*x) : "(none)",
+                             .b = y ? DescribeFault(*y) : "(none)"};
+    break;
+  }
+
   std::vector<LoggedDifference> out;
-  for (auto* d : {&input, &timing, &output, &checkpoint, &end}) {
+  for (auto* d : {&fault, &input, &timing, &output, &checkpoint, &end}) {
     if (*d) out.push_back(std::move(**d));
   }
   std::stable_sort(out.begin(), out.end(),

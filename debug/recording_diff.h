@@ -38,6 +38,7 @@ struct LoggedRecording {
   std::vector<LoggedDigest> digests;
   std::vector<LoggedCheckpoint> checkpoints;
   std::optional<LoggedEnd> end;
+  std::vector<LoggedFault> faults;  // injected on purpose
 
   static absl::StatusOr<LoggedRecording> Read(const std::string& path);
 };
@@ -64,6 +65,7 @@ struct LoggedDifference {
     kOutput,      // an output digest
     kCheckpoint,  // a logged state hash at one ESN
     kEnd,         // how and where the recording ended
+    kFault,       // a fault injected on purpose (one side only, or other)
   };
   Kind kind = Kind::kInput;
   std::optional<uint64_t> esn_a, esn_b;

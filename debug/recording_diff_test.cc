@@ -1,6 +1,7 @@
 // RecordingDiff on real kvstore recordings made on the emulator: the
 // logged comparison names the one command that differs, and the replayed
-// comparison finds a register flipped at a known exit, to the instruction.
+// comparison finds a register flipped at a known exit (a what-if run of the
+// recording, recorded with its fault on each backend), to the instruction.
 #include "debug/recording_diff.h"
 
 #include <memory>
@@ -9,9 +10,12 @@
 #include "debug/code_listing.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "replay/machine_replayer.h"
+#include "replay/what_if_run.h"
 #include "session/backend_choice.h"
 #include "session/live_run.h"
 #include "tests/runfiles.h"
+#include "tests/test_backends.h"
 #include "tests/test_files.h"
 
 namespace xv {
@@ -127,17 +131,57 @@ TEST_F(RecordingDiffTest, ALogAgainstItselfDiffersInNothing) {
   EXPECT_EQ(exits, a->end->esn);  // every exit was compared
 }
 
-TEST_F(RecordingDiffTest, FindsAFlippedRegisterAtTheInstruction) {
-  // Exit 30's rendezvous, with rbx bit 5 flipped in the second run only:
-  // the states agree at every exit before it and at every instruction up
-  // to it, and differ there in rbx alone.
-  constexpr uint64_t kFaultEsn = 30;
+// A faulty run of recording A (rbx bit 5 flipped after exit 30), recorded
+// on each backend: its log carries the fault and replays verified, and diff
+// finds the fault by state, at the instruction, in rbx alone.
+class FaultyRecordingTest : public RecordingDiffTest,
+                            public ::testing::WithParamInterface<std::string> {
+ protected:
+  static constexpr uint64_t kFaultEsn = 30;
+  const LoggedFault fault_{.esn = kFaultEsn, .reg = "rbx", .bit = 5};
+};
+
+TEST_P(FaultyRecordingTest, ReplaysAndIsFoundAtTheInstruction) {
+  XV_OPEN_BACKEND_OR_SKIP(backend);
+  const std::string faulty_log = TempPath("faulty_" + GetParam() + ".log");
+  auto what_if = RecordWithFault(*backend, *log_a_, fault_, faulty_log,
+                                 {.timeout_seconds = 60});
+  ASSERT_TRUE(what_if.ok()) << what_if.status();
+  EXPECT_TRUE(what_if->fault_applied);
+
+  // The log says what was done, and replays as it ran, on both backends
+  // where they exist.
+  auto faulty = LoggedRecording::Read(faulty_log);
+  ASSERT_TRUE(faulty.ok()) << faulty.status();
+  EXPECT_THAT(faulty->faults, ElementsAre(fault_));
+  for (const std::string& name : ::xv::testing::TestBackends()) {
+    auto replayer = ::xv::testing::OpenTestBackend(name);
+    if (!replayer.ok()) continue;
+    auto replayed = ReplayLog(**replayer, faulty_log, {});
+    ASSERT_TRUE(replayed.ok()) << replayed.status();
+    EXPECT_FALSE(replayed->divergence.has_value())
+        << name << ": " << replayed->divergence->what;
+    EXPECT_TRUE(replayed->complete) << name;
+  }
+
+  // The logs differ first in the fault; the inputs before it are A's.
+  auto a = LoggedRecording::Read(*log_a_);
+  ASSERT_TRUE(a.ok()) << a.status();
+  const std::vector<LoggedDifference> logged = CompareLogged(*a, *faulty);
+  ASSERT_FALSE(logged.empty());
+  EXPECT_EQ(logged[0].kind, Kind::kFault);
+  EXPECT_EQ(logged[0].esn_b, kFaultEsn);
+  for (const LoggedDifference& d : logged) {
+    EXPECT_NE(d.kind, Kind::kTiming) << d.what;  // the same inputs
+  }
+
+  // The states: equal at every exit and instruction before the fault's
+  // rendezvous, different there in rbx alone.
   auto good = Open(*log_a_);
-  auto faulty = Open(*log_a_, {.flip = SessionOptions::RegisterFlip{
-                                   .esn = kFaultEsn, .reg = "rbx", .bit = 5}});
+  auto bad = Open(faulty_log);
   ASSERT_NE(good, nullptr);
-  ASSERT_NE(faulty, nullptr);
-  auto located = LocateStateDifference(*good, *faulty, [](uint64_t) {});
+  ASSERT_NE(bad, nullptr);
+  auto located = LocateStateDifference(*good, *bad, [](uint64_t) {});
   ASSERT_TRUE(located.ok()) << located.status();
   ASSERT_TRUE(located->has_value());
   const StateDifference& d = **located;
@@ -154,8 +198,8 @@ TEST_F(RecordingDiffTest, FindsAFlippedRegisterAtTheInstruction) {
 
   // One instruction earlier the two agree: the point is the first.
   ASSERT_TRUE(good->SeekTime(d.time - 1).ok());
-  ASSERT_TRUE(faulty->SeekTime(d.time - 1).ok());
-  auto before = DescribeStateDifference(*good, *faulty);
+  ASSERT_TRUE(bad->SeekTime(d.time - 1).ok());
+  auto before = DescribeStateDifference(*good, *bad);
   ASSERT_TRUE(before.ok()) << before.status();
   EXPECT_THAT(before->registers, IsEmpty());
 
@@ -177,27 +221,28 @@ TEST_F(RecordingDiffTest, FindsAFlippedRegisterAtTheInstruction) {
   EXPECT_EQ(at_rip, 1);
 }
 
-TEST_F(RecordingDiffTest, AFlipAfterTheLastExitIsNotFound) {
-  // The states never differ at a point both runs reach.
+INSTANTIATE_TEST_SUITE_P(Backends, FaultyRecordingTest,
+                         ::testing::ValuesIn(::xv::testing::TestBackends()),
+                         [](const auto& info) { return info.param; });
+
+TEST_F(RecordingDiffTest, AFaultPastTheEndIsNotInjected) {
   auto a = LoggedRecording::Read(*log_a_);
   ASSERT_TRUE(a.ok()) << a.status();
   ASSERT_TRUE(a->end.has_value());
-  auto good = Open(*log_a_);
-  auto flipped = Open(*log_a_, {.flip = SessionOptions::RegisterFlip{
-                                    .esn = a->end->esn + 1, .reg = "rax"}});
-  ASSERT_NE(good, nullptr);
-  ASSERT_NE(flipped, nullptr);
-  auto located = LocateStateDifference(*good, *flipped, [](uint64_t) {});
-  ASSERT_TRUE(located.ok()) << located.status();
-  EXPECT_FALSE(located->has_value());
+  const std::string out = TempPath("never.log");
+  auto what_if = RecordWithFault(
+      *emu_, *log_a_, {.esn = a->end->esn + 1, .reg = "rax", .bit = 0}, out,
+      {.timeout_seconds = 60});
+  ASSERT_TRUE(what_if.ok()) << what_if.status();
+  EXPECT_FALSE(what_if->fault_applied);
 }
 
-TEST_F(RecordingDiffTest, RejectsAFlipOfNoRegister) {
-  auto s = ReplaySession::Open(
-      *emu_, *log_a_,
-      {.flip = SessionOptions::RegisterFlip{.esn = 3, .reg = "xmm0"}});
-  ASSERT_FALSE(s.ok());
-  EXPECT_THAT(s.status().message(), HasSubstr("'xmm0'"));
+TEST_F(RecordingDiffTest, RejectsAFaultOfNoRegister) {
+  auto what_if =
+      RecordWithFault(*emu_, *log_a_, {.esn = 3, .reg = "xmm0", .bit = 0},
+                      TempPath("xmm0.log"), {});
+  ASSERT_FALSE(what_if.ok());
+  EXPECT_THAT(what_if.status().message(), HasSubstr("'xmm0'"));
 }
 
 TEST(CompareHeadersTest, NamesTheFieldsThatDiffer) {

@@ -6,6 +6,7 @@
 
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_format.h"
+#include "replay/apply_fault.h"
 #include "replay/inputs_at_esn.h"
 #include "replay/log_reader.h"
 #include "replay/machine_replayer.h"
@@ -57,11 +58,11 @@ class ReplaySession::Driver : public InputSource,
     const uint64_t esn = machine.esn();
     if (s_.exit_time_.size() <= esn) s_.exit_time_.resize(esn + 1);
     s_.exit_time_[esn] = s_.control_->retired();
-    const std::optional<SessionOptions::RegisterFlip>& flip = s_.options_.flip;
-    if (!flip || flip->esn != esn) return absl::OkStatus();
-    return machine.cpu().ModifyRegs([&](GeneralRegisters& r) {
-      *GeneralRegister(r, flip->reg) ^= uint64_t{1} << flip->bit;
-    });
+    for (const LoggedFault& fault : s_.faults_) {
+      if (fault.esn != esn) continue;
+      if (absl::Status s = ApplyFault(machine, fault); !s.ok()) return s;
+    }
+    return absl::OkStatus();
   }
 
   bool StopHere(const Machine& machine) override {
@@ -96,15 +97,6 @@ ReplaySession::~ReplaySession() = default;
 absl::StatusOr<std::unique_ptr<ReplaySession>> ReplaySession::Open(
     const Hypervisor& hypervisor, const std::string& path,
     const SessionOptions& options) {
-  if (options.flip) {
-    GeneralRegisters probe;
-    if (GeneralRegister(probe, options.flip->reg) == nullptr ||
-        options.flip->bit > 63) {
-      return absl::InvalidArgumentError(
-          absl::StrFormat("cannot flip bit %d of register '%s'",
-                          options.flip->bit, options.flip->reg));
-    }
-  }
   auto reader = LogReader::Open(path);
   if (!reader.ok()) return reader.status();
   std::unique_ptr<ReplaySession> s(new ReplaySession(hypervisor, options));
@@ -118,6 +110,8 @@ absl::StatusOr<std::unique_ptr<ReplaySession>> ReplaySession::Open(
           s->inputs_.push_back(*in);
         } else if (auto* end = std::get_if<LoggedEnd>(&entry)) {
           s->end_ = *end;
+        } else if (auto* fault = std::get_if<LoggedFault>(&entry)) {
+          s->faults_.push_back(*fault);
         }
         return true;
       });

@@ -45,17 +45,6 @@ struct SessionOptions {
   // pages each holds a copy of); the first (boot) is always kept.
   size_t max_snapshots = 128;
   uint64_t max_snapshot_bytes = uint64_t{1} << 30;
-
-  // A test hook: flip bit `bit` of general register `reg` ("rax") at the
-  // rendezvous after exit `esn`, every time the replay passes it, as a
-  // transient fault would have while recording. Tests of `xvirt diff` use
-  // it to make a faulty second run of one recording.
-  struct RegisterFlip {
-    uint64_t esn = 0;
-    std::string reg;
-    uint32_t bit = 0;
-  };
-  std::optional<RegisterFlip> flip;
 };
 
 // Why a movement of the session stopped.
@@ -88,6 +77,9 @@ class ReplaySession {
   // The End record, if the recording has one (a torn log does not).
   const std::optional<LoggedEnd>& recorded_end() const { return end_; }
   const std::vector<LoggedInput>& inputs() const { return inputs_; }
+  // Faults the recording injected on purpose (log.capnp's Fault): the
+  // session applies each at its rendezvous, every time it passes it.
+  const std::vector<LoggedFault>& faults() const { return faults_; }
 
   // The machine at the present point. Replaced when the session goes
   // back: do not keep the reference across a movement.
@@ -180,6 +172,7 @@ class ReplaySession {
   SessionOptions options_;
   RecordedMachine header_;
   std::vector<LoggedInput> inputs_;
+  std::vector<LoggedFault> faults_;
   std::optional<LoggedEnd> end_;
   std::shared_ptr<MemoryBase> base_;
 

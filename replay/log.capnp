@@ -102,6 +102,19 @@ struct End {
   wallSeconds @7 :Float64;
 }
 
+# A fault injected on purpose (`xvirt replay LOG --inject SPEC --record
+# OUT`): one bit of a general register flipped at the rendezvous after exit
+# `esn`, after that exit's inputs were applied and before its state hash.
+# Not an input from the environment: it is logged so that a replay of the
+# faulty run reproduces it, and so that nobody takes the log for a clean
+# run.
+struct Fault {
+  esn @0 :UInt64;
+  # "rax", ..., "rip", "rflags".
+  register @1 :Text;
+  bit @2 :UInt8;
+}
+
 struct Record {
   # Readers that do not know this record's kind may skip it.
   optional @0 :Bool;
@@ -111,5 +124,6 @@ struct Record {
     checkpoint @3 :Checkpoint;
     outputDigest @4 :OutputDigest;
     end @5 :End;
+    fault @6 :Fault;
   }
 }

@@ -52,6 +52,10 @@ absl::Status LogRecorder::MaybeFlush() {
   return writer_.Flush();
 }
 
+absl::Status LogRecorder::RecordFault(const LoggedFault& fault) {
+  return Write(fault);
+}
+
 absl::Status LogRecorder::RecordInput(uint64_t esn, const InputEvent& input) {
   ++stats_.inputs;
   return Write(LoggedInput{esn, input});

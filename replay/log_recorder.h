@@ -53,6 +53,9 @@ class LogRecorder {
 
   // Errors are write failures of the log file.
   absl::Status RecordInput(uint64_t esn, const InputEvent& input);
+  // A fault injected on purpose at the rendezvous after exit fault.esn
+  // (log.capnp's Fault): call before that rendezvous's Rendezvous().
+  absl::Status RecordFault(const LoggedFault& fault);
   void RecordOutput(uint64_t esn, const DeviceOutput& output);
   bool CheckpointDue(uint64_t esn) const {
     return interval_ != 0 && esn % interval_ == 0;

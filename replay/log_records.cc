@@ -3,6 +3,7 @@
 #include <type_traits>
 
 #include "absl/strings/str_format.h"
+#include "hypervisor/arch_state.h"
 #include "hypervisor/cpu_state_schema.h"
 #include "kj/exception.h"
 
@@ -158,6 +159,11 @@ std::string InputDetail(const InputEvent& in) {
   return "";
 }
 
+std::string DescribeFault(const LoggedFault& fault) {
+  return absl::StrFormat("%s bit %d flipped after exit %d", fault.reg,
+                         fault.bit, fault.esn);
+}
+
 uint64_t EntryEsn(const LogEntry& entry) {
   return std::visit(
       [](const auto& e) -> uint64_t {
@@ -172,8 +178,8 @@ uint64_t EntryEsn(const LogEntry& entry) {
 }
 
 std::string_view EntryKindName(const LogEntry& entry) {
-  static constexpr std::string_view kNames[] = {"header", "input", "checkpoint",
-                                                "output_digest", "end"};
+  static constexpr std::string_view kNames[] = {
+      "header", "input", "checkpoint", "output_digest", "end", "fault"};
   return kNames[entry.index()];
 }
 
@@ -210,6 +216,12 @@ void BuildRecord(const LogEntry& entry, log::Record::Builder record) {
       }
       out.setExits(e.exits);
       out.setWallSeconds(e.wall_seconds);
+    }
+    void operator()(const LoggedFault& f) {
+      auto out = r.initFault();
+      out.setEsn(f.esn);
+      out.setRegister(AsText(f.reg));
+      out.setBit(static_cast<uint8_t>(f.bit));
     }
   };
   std::visit(Visitor{record}, entry);
@@ -254,6 +266,20 @@ absl::StatusOr<LogEntry> ParseRecordUnchecked(log::Record::Reader record) {
         end.final_state_hash = FromSchema(e.getFinalStateHash());
       }
       return LogEntry(std::move(end));
+    }
+    case log::Record::FAULT: {
+      auto f = record.getFault();
+      LoggedFault fault{.esn = f.getEsn(),
+                        .reg = FromText(f.getRegister()),
+                        .bit = f.getBit()};
+      GeneralRegisters probe;
+      if (GeneralRegister(probe, fault.reg) == nullptr || fault.bit > 63) {
+        return absl::InvalidArgumentError(absl::StrFormat(
+            "a fault record flips bit %d of '%s', which is no general "
+            "register bit",
+            fault.bit, fault.reg));
+      }
+      return LogEntry(std::move(fault));
     }
   }
   return absl::InvalidArgumentError(

@@ -78,12 +78,23 @@ struct LoggedEnd {
   double wall_seconds = 0;
 };
 
+// A register bit flipped on purpose at the rendezvous after exit `esn`
+// (see log.capnp's Fault).
+struct LoggedFault {
+  uint64_t esn = 0;
+  std::string reg;  // a name of kGeneralRegisterNames
+  uint32_t bit = 0;
+  friend bool operator==(const LoggedFault&, const LoggedFault&) = default;
+};
+// "rbx bit 5 flipped after exit 30"
+std::string DescribeFault(const LoggedFault& fault);
+
 using LogEntry = std::variant<RecordedMachine, LoggedInput, LoggedCheckpoint,
-                              LoggedDigest, LoggedEnd>;
+                              LoggedDigest, LoggedEnd, LoggedFault>;
 
 // The ESN a record belongs to (0 for the header).
 uint64_t EntryEsn(const LogEntry& entry);
-// "header", "input", "checkpoint", "output_digest", "end".
+// "header", "input", "checkpoint", "output_digest", "end", "fault".
 std::string_view EntryKindName(const LogEntry& entry);
 
 // The details of an input for people (dumps, divergence reports), without

@@ -183,6 +183,18 @@ absl::Status LogReplayer::StuckHalted(uint64_t esn) {
                  "holds no input that wakes it at this exit");
 }
 
+absl::Status LogReplayer::FaultsAt(uint64_t esn,
+                                   std::vector<LoggedFault>& out) {
+  if (divergence_) return Diverge(esn, "", "", "");
+  for (;;) {
+    if (absl::Status s = Fill(); !s.ok()) return s;
+    const auto* f = next_ ? std::get_if<LoggedFault>(&*next_) : nullptr;
+    if (f == nullptr || f->esn != esn) return absl::OkStatus();
+    out.push_back(*f);
+    next_.reset();
+  }
+}
+
 void LogReplayer::OnOutput(uint64_t esn, const DeviceOutput& output) {
   digests_.Add(esn, output);
 }

@@ -88,6 +88,10 @@ class LogReplayer {
   // has nothing more: the recording did not stop here, so this is a
   // divergence. Returns it.
   absl::Status StuckHalted(uint64_t esn);
+  // The faults the recording injected at the rendezvous after exit `esn`
+  // (a test recording, see log.capnp's Fault), appended to `out`: apply
+  // them there, before the state hash. A log without any has none.
+  absl::Status FaultsAt(uint64_t esn, std::vector<LoggedFault>& out);
   void OnOutput(uint64_t esn, const DeviceOutput& output);
   absl::StatusOr<bool> CheckpointDue(uint64_t esn);
   absl::Status Rendezvous(uint64_t esn, std::optional<Hash128> state_hash);

@@ -105,7 +105,7 @@ absl::Status MachineRecorder::Finish(Machine& machine,
 
 void MachineRecorder::Emit(const DeviceOutput& output) {
   if (log_) log_->RecordOutput(machine_->esn(), output);
-  next_->Emit(output);
+  if (next_ != nullptr) next_->Emit(output);
 }
 
 absl::Status MachineRecorder::OnInput(const Machine& machine,

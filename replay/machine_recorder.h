@@ -33,8 +33,9 @@ absl::Status DescribeRecordedMachine(Machine& machine,
 
 class MachineRecorder : public RunObserver, public OutputSink {
  public:
-  // Outputs go on to `next` (the live back-ends). `extra` (optional) sees
-  // every rendezvous first — tests use it to slow the recorder down.
+  // Outputs go on to `next` (the live back-ends; optional). `extra`
+  // (optional) sees every rendezvous first — tests use it to slow the
+  // recorder down, a what-if run to inject its fault.
   explicit MachineRecorder(OutputSink* next, RunObserver* extra = nullptr)
       : next_(next), extra_(extra) {}
 
@@ -58,6 +59,12 @@ class MachineRecorder : public RunObserver, public OutputSink {
   absl::Status OnInput(const Machine& machine,
                        const InputEvent& input) override;
   absl::Status AtRendezvous(Machine& machine) override;
+
+  // Logs a fault injected at the present rendezvous (before this
+  // recorder's AtRendezvous hashes it: from the `extra` observer).
+  absl::Status RecordFault(const LoggedFault& fault) {
+    return log_->RecordFault(fault);
+  }
 
   const LogRecorder* log() const { return log_.get(); }
   // The final state hash Finish() logged, if the run stopped at an exit

@@ -3,6 +3,7 @@
 #include "absl/strings/str_format.h"
 #include "checkpoint/checkpoint.h"
 #include "checkpoint/checkpoint_file.h"
+#include "replay/apply_fault.h"
 #include "replay/machine_recorder.h"
 
 namespace xv {
@@ -37,6 +38,13 @@ class ReplayDriver : public InputSource, public RunObserver, public OutputSink {
   }
 
   absl::Status AtRendezvous(Machine& machine) override {
+    std::vector<LoggedFault> faults;
+    if (absl::Status s = log_.FaultsAt(machine.esn(), faults); !s.ok()) {
+      return s;
+    }
+    for (const LoggedFault& fault : faults) {
+      if (absl::Status s = ApplyFault(machine, fault); !s.ok()) return s;
+    }
     if (options_.hook != nullptr) {
       if (absl::Status s = options_.hook->AtRendezvous(machine); !s.ok()) {
         return s;

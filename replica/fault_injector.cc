@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_format.h"
 #include "devices/host_clock.h"
+#include "replay/apply_fault.h"
 
 namespace xv {
 
@@ -27,14 +28,11 @@ absl::Status FaultInjector::Apply(Machine& machine) {
       spec_.replica == ReplicaRole::kLeader ? "leader" : "follower";
   switch (spec_.kind) {
     case FaultKind::kRegisterBit: {
-      GeneralRegisters probe;
-      if (GeneralRegister(probe, spec_.reg) == nullptr) {
-        return absl::InvalidArgumentError("unknown register " + spec_.reg);
-      }
-      // The bit flips in the state after the exit's instruction completed.
-      if (absl::Status s = machine.cpu().ModifyRegs([&](GeneralRegisters& r) {
-            *GeneralRegister(r, spec_.reg) ^= uint64_t{1} << spec_.bit;
-          });
+      // The bit flips in the state after the exit's instruction completed,
+      // as a replay of a log carrying the fault flips it.
+      if (absl::Status s = ApplyFault(
+              machine,
+              {.esn = machine.esn(), .reg = spec_.reg, .bit = spec_.bit});
           !s.ok()) {
         return s;
       }
