@@ -14,6 +14,8 @@
 #include "cli/run_report.h"
 #include "cli/run_settings.h"
 #include "cli/stop_signals.h"
+#include "debug/position.h"
+#include "debug/replay_session.h"
 #include "devices/serial_backend.h"
 #include "replay/machine_recorder.h"
 #include "replay/machine_replayer.h"
@@ -193,8 +195,10 @@ const CommandSpec& ReplayCommandSpec() {
           "'xvirt diff LOG OUT' finds the fault by state.",
       .options =
           {
-              {"until", "ESN",
-               "stop at the rendezvous after exit ESN instead of the end"},
+              {"until", "ESN[+N]",
+               "stop at the rendezvous after exit ESN instead of the end; "
+               "with +N, then N instructions later (counted on the "
+               "emulator), and show the state there"},
               {"from-checkpoint", "ESN",
                "start from the checkpoint the recording stored at ESN "
                "(LOG.checkpoints/ESN.xvcp; 'record --checkpoint-every' "
@@ -226,9 +230,15 @@ int ReplayCommand(const Invocation& inv) {
   const auto backend = ParseBackendOption(*args);
   if (!backend.ok()) return Fail(kExitUsage, backend.status(), json);
   ReplayOptions options;
-  auto until = args->GetNumber("until", 0, 1.8e19);
-  if (!until.ok()) return Fail(kExitUsage, until.status(), json);
-  if (*until) options.until = static_cast<uint64_t>(**until);
+  // --until ESN+N: verified to exit ESN's rendezvous, then N instructions
+  // on, which only the emulator can count.
+  std::optional<Position> until_position;
+  if (std::optional<std::string> text = args->Get("until")) {
+    auto position = ParsePosition(*text);
+    if (!position.ok()) return Fail(kExitUsage, position.status(), json);
+    options.until = position->esn;
+    if (position->steps > 0) until_position = *position;
+  }
   auto from = args->GetNumber("from-checkpoint", 0, 1.8e19);
   if (!from.ok()) return Fail(kExitUsage, from.status(), json);
   std::optional<uint64_t> from_esn;
@@ -308,6 +318,30 @@ int ReplayCommand(const Invocation& inv) {
         outcome->final_state_hash ? outcome->final_state_hash->ToHex().c_str()
                                   : "(not compared)");
   }
+  // The steps past the verified rendezvous: a session on the emulator.
+  nlohmann::ordered_json at_position;
+  if (until_position && !outcome->divergence &&
+      outcome->result.reason == StopReason::kStopPoint) {
+    auto emu = OpenBackend("emu");
+    if (!emu.ok()) return Fail(kExitCannotRun, emu.status(), json);
+    auto session = ReplaySession::Open(**emu, path);
+    if (!session.ok()) return Fail(kExitCannotRun, session.status(), json);
+    auto stop = (*session)->SeekPosition(*until_position);
+    if (!stop.ok()) return Fail(kExitUsage, stop.status(), json);
+    auto hash = (*session)->machine().StateHash();
+    if (!hash.ok()) return Fail(kExitCannotRun, hash.status(), json);
+    const uint64_t rip = (*session)->machine().cpu().regs().rip;
+    at_position = {{"position", FormatPosition(*until_position)},
+                   {"instructions_since_boot", (*session)->time()},
+                   {"rip", absl::StrFormat("0x%x", rip)},
+                   {"state_hash", hash->ToHex()}};
+    std::fprintf(stderr,
+                 "at %s (%llu instructions since boot, on the emulator): RIP "
+                 "0x%llx, state hash %s\n",
+                 FormatPosition(*until_position).c_str(),
+                 (unsigned long long)(*session)->time(),
+                 (unsigned long long)rip, hash->ToHex().c_str());
+  }
   if (json) {
     RunResult result = outcome->result;
     result.exit_status = exit_status;
@@ -326,6 +360,8 @@ int ReplayCommand(const Invocation& inv) {
     j["divergence"] = outcome->divergence ? DivergenceJson(*outcome->divergence)
                                           : nlohmann::ordered_json(nullptr);
     j["notes"] = outcome->notes;
+    j["at_position"] =
+        at_position.is_null() ? nlohmann::ordered_json(nullptr) : at_position;
     std::cout << j.dump() << "\n";
   }
   return exit_status;

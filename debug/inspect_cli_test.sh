@@ -4,7 +4,8 @@
 # kernel's symbols, its source line from the DWARF, memory, logged inputs),
 # the same as JSON, a kernel without DWARF, and bad input:
 # a position past the end, one past the next exit, a bad --mem, a kernel
-# without symbols. Needs no KVM.
+# without symbols. Also `replay --until ESN+N`, which reaches the same
+# point. Needs no KVM.
 set -euo pipefail
 xvirt="$1"
 kernel="$2"
@@ -57,6 +58,24 @@ expect_usage_error "does not exist" --at 5+100000000
 expect_usage_error "want ADDR" --at 5 --mem zz
 expect_usage_error "position" --at 5+x
 expect_usage_error "required"
+
+# `replay --until 60+3` verifies to exit 60 and reaches the same point.
+"$xvirt" replay "$work/kv.log" --until 60+3 --quiet --json >"$work/until.json" 2>"$work/until.err" ||
+  fail "replay --until 60+3 exited $?: $(cat "$work/until.err")"
+python3 - "$work/until.json" "$work/at.json" <<'PY' || fail "replay --until 60+3: $(cat "$work/until.json")"
+import json, sys
+r = json.load(open(sys.argv[1]))
+i = json.load(open(sys.argv[2]))
+assert r["verified"] and r["esn"] == 60, r
+p = r["at_position"]
+assert p["position"] == "60+3", p
+assert p["rip"] == i["registers"]["rip"], (p, i["registers"]["rip"])
+assert p["instructions_since_boot"] == i["instructions_since_boot"], p
+PY
+got=0
+"$xvirt" replay "$work/kv.log" --until 60+100000000 --quiet >/dev/null 2>"$work/until.err" || got=$?
+[[ $got == 2 ]] || fail "replay --until past the next exit: exit $got, want 2"
+grep -q "position 60+100000000 does not exist" "$work/until.err" || fail "replay --until: $(cat "$work/until.err")"
 
 # Without DWARF, symbols but no source line.
 objcopy --strip-debug "$kernel" "$work/nodwarf.elf"
