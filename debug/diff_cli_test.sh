@@ -10,8 +10,8 @@ xvirt="$1"
 kernel="$2"
 work="${TEST_TMPDIR:-$(mktemp -d)}"
 fail() { echo "FAIL: $*" >&2; exit 1; }
-record() {  # name, session
-  printf "$2" >"$work/$1.in"
+record() {  # name, session (with \n escapes)
+  printf '%b' "$2" >"$work/$1.in"
   "$xvirt" record "$kernel" -o "$work/$1.log" --backend emu --mem 16 \
     --rtc 1700000000 <"$work/$1.in" >/dev/null 2>"$work/$1.err" ||
     fail "record $1: $(cat "$work/$1.err")"
