@@ -10,6 +10,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
+#include "cli/code_report.h"
 #include "cli/commands.h"
 #include "debug/code_listing.h"
 #include "debug/position.h"
@@ -76,29 +77,6 @@ Json LoggedJson(const LoggedDifference& d) {
   return j;
 }
 
-// The code at one side's RIP, with its symbol and source line.
-Json CodeJson(const ReplaySession& s, const ArchState& arch,
-              const KernelSymbols& symbols) {
-  Json j;
-  j["rip"] = Hex(arch.regs.rip);
-  j["symbol"] = symbols.Symbolize(arch.regs.rip);
-  if (auto source = symbols.SourceAt(arch.regs.rip)) j["source"] = *source;
-  Json listing = Json::array();
-  auto code = ListCodeAround(s, arch, symbols, kListingBefore, kListingAfter);
-  if (code.ok()) {
-    for (const ListedInstruction& insn : *code) {
-      listing.push_back({{"address", Hex(insn.address)},
-                         {"symbol", insn.symbol},
-                         {"text", insn.text},
-                         {"at_rip", insn.at_rip}});
-    }
-  } else {
-    j["code_note"] = std::string(code.status().message());
-  }
-  j["code"] = listing;
-  return j;
-}
-
 Json StateJson(const StateDifference& d) {
   Json j;
   j["time"] = d.time;
@@ -132,16 +110,7 @@ void PrintCode(const Json& code, const char* side) {
   }
   absl::PrintF("  code%s: rip %s %s\n", side,
                code["rip"].get<std::string>().c_str(), where.c_str());
-  for (const Json& line : code["code"]) {
-    absl::PrintF("  %s %s  %-24s %s\n",
-                 line["at_rip"].get<bool>() ? "=>" : "  ",
-                 line["address"].get<std::string>().c_str(),
-                 line["symbol"].get<std::string>().c_str(),
-                 line["text"].get<std::string>().c_str());
-  }
-  if (code.contains("code_note")) {
-    absl::PrintF("    (%s)\n", code["code_note"].get<std::string>().c_str());
-  }
+  PrintCodeLines(code, "  ");
 }
 
 void PrintState(const Json& s) {
@@ -292,10 +261,13 @@ int DiffCommand(const Invocation& inv) {
       const KernelSymbols symbols_a = KernelSymbols::Of(a->header.kernel_image);
       auto cpu_a = (*sa)->machine().CaptureCpu();
       auto cpu_b = (*sb)->machine().CaptureCpu();
-      if (cpu_a.ok()) state["code_a"] = CodeJson(**sa, cpu_a->arch, symbols_a);
+      if (cpu_a.ok())
+        state["code_a"] = CodeReportJson(**sa, cpu_a->arch, symbols_a,
+                                         kListingBefore, kListingAfter);
       if (cpu_a.ok() && cpu_b.ok() &&
           cpu_a->arch.regs.rip != cpu_b->arch.regs.rip) {
-        state["code_b"] = CodeJson(**sb, cpu_b->arch, symbols_a);
+        state["code_b"] = CodeReportJson(**sb, cpu_b->arch, symbols_a,
+                                         kListingBefore, kListingAfter);
       }
       if (!symbols_a.note.empty()) state["symbols_note"] = symbols_a.note;
       j["state"] = state;

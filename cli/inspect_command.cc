@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/strings/str_format.h"
+#include "cli/code_report.h"
 #include "cli/commands.h"
 #include "debug/code_listing.h"
 #include "debug/position.h"
@@ -140,23 +141,13 @@ int InspectCommand(const Invocation& inv) {
   regs["cs"] = Hex(arch.cs);
   regs["ss"] = Hex(arch.ss);
   j["registers"] = regs;
-  j["symbol"] = symbols.Symbolize(r.rip);
-  if (auto source = symbols.SourceAt(r.rip)) j["source"] = *source;
+  const Json code =
+      CodeReportJson(s, arch, symbols, kListingBefore, kListingAfter);
+  j["symbol"] = code["symbol"];
+  if (code.contains("source")) j["source"] = code["source"];
   if (!symbols_note.empty()) j["symbols_note"] = symbols_note;
-
-  Json listing = Json::array();
-  auto code = ListCodeAround(s, arch, symbols, kListingBefore, kListingAfter);
-  if (code.ok()) {
-    for (const ListedInstruction& insn : *code) {
-      listing.push_back({{"address", Hex(insn.address)},
-                         {"symbol", insn.symbol},
-                         {"text", insn.text},
-                         {"at_rip", insn.at_rip}});
-    }
-  } else {
-    j["code_note"] = std::string(code.status().message());
-  }
-  j["code"] = listing;
+  j["code"] = code["code"];
+  if (code.contains("code_note")) j["code_note"] = code["code_note"];
 
   if (mem) {
     std::vector<uint8_t> bytes(mem->second);
@@ -198,15 +189,7 @@ int InspectCommand(const Invocation& inv) {
   }
   if (column % 4 != 0) absl::PrintF("\n");
   absl::PrintF("\ncode:\n");
-  for (const Json& line : listing) {
-    absl::PrintF("%s %s  %-24s %s\n", line["at_rip"].get<bool>() ? "=>" : "  ",
-                 line["address"].get<std::string>().c_str(),
-                 line["symbol"].get<std::string>().c_str(),
-                 line["text"].get<std::string>().c_str());
-  }
-  if (j.contains("code_note")) {
-    absl::PrintF("  (%s)\n", j["code_note"].get<std::string>().c_str());
-  }
+  PrintCodeLines(code, "");
   if (mem) {
     const std::string hex = j["memory"]["bytes"].get<std::string>();
     absl::PrintF("\nmemory at %s (%d of %d bytes readable):\n",
