@@ -110,7 +110,7 @@ expect_replay_error() {  # pattern, args...
   local pattern="$1"
   shift
   local got=0
-  "$xvirt" replay "$work/a.log" --quiet "$@" >"$work/out" 2>"$work/err" || got=$?
+  "$xvirt" replay "$work/a.log" --backend emu --quiet "$@" >"$work/out" 2>"$work/err" || got=$?
   [[ $got == 2 ]] || fail "replay $*: exit $got, want 2: $(cat "$work/err")"
   [[ $(wc -l <"$work/err") == 1 ]] || fail "replay $*: want one line: $(cat "$work/err")"
   grep -qE "$pattern" "$work/err" || fail "replay $*: '$(cat "$work/err")' lacks '$pattern'"
