@@ -533,34 +533,39 @@ void AtaDisk::PioWrite(uint16_t port, std::span<const uint8_t> data) {
 }
 
 void AtaDisk::SaveState(StateWriter& w) const {
-  for (const TaskFile& t : tf_) {
-    w.U8(t.feature);
-    w.U16(t.nsector);
-    w.U8(t.sector);
-    w.U8(t.lcyl);
-    w.U8(t.hcyl);
-    w.U8(t.select);
+  // Command block registers as each device on the cable holds them.
+  for (size_t i = 0; i < tf_.size(); ++i) {
+    const TaskFile& t = tf_[i];
+    const auto scope = w.Scope(absl::StrFormat("taskfile[%d]", i));
+    w.U8("features", t.feature);
+    w.U16("sector_count", t.nsector);
+    w.U8("lba_low", t.sector);
+    w.U8("lba_mid", t.lcyl);
+    w.U8("lba_high", t.hcyl);
+    w.U8("device", t.select);
   }
-  w.U8(unit_);
-  w.U8(status_);
-  w.U8(error_);
-  w.U8(control_);
-  w.U8(multiple_);
-  w.U8(static_cast<uint8_t>(phase_));
-  w.U64(lba_);
-  w.U32(sectors_left_);
-  w.U32(block_sectors_);
-  w.Bytes(buffer_);
-  w.U32(pos_);
-  w.U32(block_end_);
-  w.U32(static_cast<uint32_t>(reads_.size()));
-  for (const PendingRead& r : reads_) {
-    w.U64(r.lba);
-    w.U32(r.count);
-    w.Bool(r.wanted);
+  w.U8("selected_device", unit_);
+  w.U8("status", status_);
+  w.U8("error", error_);
+  w.U8("device_control", control_);
+  w.U8("multiple_sectors", multiple_);
+  w.U8("phase", static_cast<uint8_t>(phase_));
+  w.U64("transfer.lba", lba_);
+  w.U32("transfer.sectors_left", sectors_left_);
+  w.U32("transfer.block_sectors", block_sectors_);
+  w.Bytes("transfer.buffer", buffer_);
+  w.U32("transfer.pos", pos_);
+  w.U32("transfer.block_end", block_end_);
+  w.U32("pending_reads", static_cast<uint32_t>(reads_.size()));
+  for (size_t i = 0; i < reads_.size(); ++i) {
+    const PendingRead& r = reads_[i];
+    const auto scope = w.Scope(absl::StrFormat("pending_read[%d]", i));
+    w.U64("lba", r.lba);
+    w.U32("count", r.count);
+    w.Bool("wanted", r.wanted);
   }
-  w.Bool(intrq_);
-  w.Bool(irq_level_);
+  w.Bool("intrq", intrq_);
+  w.Bool("irq_level", irq_level_);
 }
 
 absl::Status AtaDisk::LoadState(StateReader& r) {

@@ -485,13 +485,13 @@ void CmosRtc::PioWrite(uint16_t port, std::span<const uint8_t> data) {
 }
 
 void CmosRtc::SaveState(StateWriter& w) const {
-  w.Bytes(cmos_);
-  w.U8(index_);
-  w.Bool(nmi_disabled_);
-  w.U64(static_cast<uint64_t>(delta_seconds_));
-  w.U32(sub_ns_);
-  w.U64(synced_ns_);
-  w.Bool(irq_level_);
+  w.Registers("cmos", cmos_);
+  w.U8("index", index_);
+  w.Bool("nmi_disabled", nmi_disabled_);
+  w.U64("delta_seconds", static_cast<uint64_t>(delta_seconds_));
+  w.U32("sub_ns", sub_ns_);
+  w.U64("synced_ns", synced_ns_);
+  w.Bool("irq_level", irq_level_);
 }
 
 absl::Status CmosRtc::LoadState(StateReader& r) {

@@ -1,8 +1,11 @@
 #include "devices/front_end.h"
 
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_format.h"
 #include "base/check.h"
@@ -17,8 +20,8 @@ constexpr size_t kMaxNameBytes = 64;
 
 std::vector<uint8_t> SaveFrontEnd(const FrontEnd& device) {
   StateWriter w;
-  w.String(device.name());
-  w.U32(device.state_version());
+  w.String("device", device.name());
+  w.U32("state_version", device.state_version());
   device.SaveState(w);
   return w.Take();
 }
@@ -50,6 +53,33 @@ absl::Status LoadFrontEnd(FrontEnd& device, std::span<const uint8_t> blob) {
              "a front-end cannot reload its own saved state");
   }
   return status;
+}
+
+std::vector<DeviceField> DescribeFrontEnd(const FrontEnd& device) {
+  StateWriter w = StateWriter::Describing();
+  device.SaveState(w);
+  return w.TakeFields();
+}
+
+std::vector<DeviceFieldDifference> CompareFrontEnds(const FrontEnd& a,
+                                                    const FrontEnd& b) {
+  XV_CHECK(a.name() == b.name(), "CompareFrontEnds: different devices");
+  const std::vector<DeviceField> fields_a = DescribeFrontEnd(a);
+  const std::vector<DeviceField> fields_b = DescribeFrontEnd(b);
+  absl::flat_hash_map<std::string_view, const std::string*> values_b;
+  for (const DeviceField& f : fields_b) values_b[f.name] = &f.value;
+  absl::flat_hash_set<std::string_view> names_a;
+  std::vector<DeviceFieldDifference> differences;
+  for (const DeviceField& f : fields_a) {
+    names_a.insert(f.name);
+    const auto it = values_b.find(f.name);
+    const std::string value_b = it == values_b.end() ? "" : *it->second;
+    if (f.value != value_b) differences.push_back({f.name, f.value, value_b});
+  }
+  for (const DeviceField& f : fields_b) {
+    if (!names_a.contains(f.name)) differences.push_back({f.name, "", f.value});
+  }
+  return differences;
 }
 
 }  // namespace xv

@@ -11,7 +11,9 @@
 #include <cstdint>
 #include <optional>
 #include <span>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "devices/device_state.h"
@@ -52,6 +54,30 @@ class FrontEnd {
 // device or version, and one with bytes left over.
 std::vector<uint8_t> SaveFrontEnd(const FrontEnd& device);
 absl::Status LoadFrontEnd(FrontEnd& device, std::span<const uint8_t> blob);
+
+// The device's state field by field, in encoding order, for people
+// (`xvirt inspect`): the names and formatted values SaveState() gives its
+// fields (see StateWriter::Describing()). The tag (name, version) is not a
+// field.
+std::vector<DeviceField> DescribeFrontEnd(const FrontEnd& device);
+
+// One field whose value differs between two front-ends. A field present in
+// only one of them (a variable-length list such as ATA's pending reads) has
+// an empty value on the other side; described values are never empty.
+struct DeviceFieldDifference {
+  std::string name;
+  std::string value_a;
+  std::string value_b;
+  friend bool operator==(const DeviceFieldDifference&,
+                         const DeviceFieldDifference&) = default;
+};
+
+// The fields that differ between `a` and `b` (`xvirt diff`), matched by
+// name: in a's field order, then fields only b has, in b's order. Both must
+// be the same kind of device (equal name()); equal state gives no
+// differences.
+std::vector<DeviceFieldDifference> CompareFrontEnds(const FrontEnd& a,
+                                                    const FrontEnd& b);
 
 }  // namespace xv
 

@@ -171,23 +171,23 @@ uint8_t Pic8259::ReadPort(int a0) {
 }
 
 void Pic8259::SaveState(StateWriter& w) const {
-  w.U8(s_.irr);
-  w.U8(s_.imr);
-  w.U8(s_.isr);
-  w.U8(s_.input_level);
-  w.U8(s_.priority_base);
-  w.U8(s_.vector_base);
-  w.U8(s_.init_step);
-  w.Bool(s_.icw4_expected);
-  w.Bool(s_.single);
-  w.Bool(s_.level_triggered);
-  w.Bool(s_.auto_eoi);
-  w.Bool(s_.rotate_on_auto_eoi);
-  w.Bool(s_.special_fully_nested);
-  w.Bool(s_.special_mask);
-  w.Bool(s_.read_isr);
-  w.Bool(s_.poll);
-  w.U8(s_.elcr);
+  w.U8("irr", s_.irr);
+  w.U8("imr", s_.imr);
+  w.U8("isr", s_.isr);
+  w.U8("input_level", s_.input_level);
+  w.U8("priority_base", s_.priority_base);
+  w.U8("icw2.vector_base", s_.vector_base);
+  w.U8("init_step", s_.init_step);
+  w.Bool("icw1.ic4", s_.icw4_expected);
+  w.Bool("icw1.sngl", s_.single);
+  w.Bool("icw1.ltim", s_.level_triggered);
+  w.Bool("icw4.aeoi", s_.auto_eoi);
+  w.Bool("rotate_on_aeoi", s_.rotate_on_auto_eoi);
+  w.Bool("icw4.sfnm", s_.special_fully_nested);
+  w.Bool("ocw3.smm", s_.special_mask);
+  w.Bool("ocw3.ris", s_.read_isr);
+  w.Bool("ocw3.poll", s_.poll);
+  w.U8("elcr", s_.elcr);
 }
 
 void Pic8259::LoadState(StateReader& r) {
@@ -307,7 +307,11 @@ void PicPair::PioWrite(uint16_t port, std::span<const uint8_t> data) {
 }
 
 void PicPair::SaveState(StateWriter& w) const {
-  master_.SaveState(w);
+  {
+    const auto scope = w.Scope("master");
+    master_.SaveState(w);
+  }
+  const auto scope = w.Scope("slave");
   slave_.SaveState(w);
 }
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <limits>
 
+#include "absl/strings/str_format.h"
 #include "base/check.h"
 #include "devices/byte_ports.h"
 
@@ -423,32 +424,34 @@ void Pit8254::PioWrite(uint16_t port, std::span<const uint8_t> data) {
 }
 
 void Pit8254::SaveState(StateWriter& w) const {
-  for (const Counter& c : counters_) {
-    w.U8(c.mode_bits);
-    w.U8(c.access);
-    w.Bool(c.bcd);
-    w.Bool(c.gate);
-    w.Bool(c.read_msb_next);
-    w.Bool(c.write_msb_next);
-    w.U8(c.write_lsb);
-    w.U8(c.latch_bytes);
-    w.U16(c.latched_count);
-    w.Bool(c.status_latched);
-    w.U8(c.latched_status);
-    w.U32(c.reload);
-    w.Bool(c.reload_written);
-    w.Bool(c.armed);
-    w.U32(c.count);
-    w.Bool(c.counting);
-    w.U64(c.base_tick);
-    w.U64(c.frozen);
-    w.Bool(c.reload_pending);
-    w.U64(c.reload_tick);
-    w.U64(c.null_until);
+  for (size_t i = 0; i < counters_.size(); ++i) {
+    const Counter& c = counters_[i];
+    const auto scope = w.Scope(absl::StrFormat("channel[%d]", i));
+    w.U8("mode", c.mode_bits);
+    w.U8("access", c.access);
+    w.Bool("bcd", c.bcd);
+    w.Bool("gate", c.gate);
+    w.Bool("read_msb_next", c.read_msb_next);
+    w.Bool("write_msb_next", c.write_msb_next);
+    w.U8("write_lsb", c.write_lsb);
+    w.U8("latch.count_bytes", c.latch_bytes);
+    w.U16("latch.count", c.latched_count);
+    w.Bool("latch.status_latched", c.status_latched);
+    w.U8("latch.status", c.latched_status);
+    w.U32("count_register", c.reload);
+    w.Bool("count_register_written", c.reload_written);
+    w.Bool("armed", c.armed);
+    w.U32("count", c.count);
+    w.Bool("counting", c.counting);
+    w.U64("base_tick", c.base_tick);
+    w.U64("frozen_ticks", c.frozen);
+    w.Bool("reload_pending", c.reload_pending);
+    w.U64("reload_tick", c.reload_tick);
+    w.U64("null_count_until_tick", c.null_until);
   }
-  w.Bool(speaker_data_);
-  w.U64(synced_tick_);
-  w.Bool(irq_level_);
+  w.Bool("port61.speaker_data", speaker_data_);
+  w.U64("synced_tick", synced_tick_);
+  w.Bool("irq_level", irq_level_);
 }
 
 absl::Status Pit8254::LoadState(StateReader& r) {

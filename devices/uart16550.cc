@@ -285,21 +285,21 @@ std::optional<uint64_t> Uart16550::NextDeadlineNs() const {
 }
 
 void Uart16550::SaveState(StateWriter& w) const {
-  w.U8(ier_);
-  w.U8(lcr_);
-  w.U8(mcr_);
-  w.U8(lsr_);
-  w.U8(scr_);
-  w.U8(fcr_);
-  w.U8(rbr_);
-  w.U16(divisor_);
-  w.Bytes(rx_fifo_);
-  w.Bool(thr_pending_);
-  w.Bool(timeout_pending_);
-  w.Bool(timeout_armed_);
-  w.U64(timeout_ns_);
-  w.U64(char_time_ns_);
-  w.Bool(irq_level_);
+  w.U8("ier", ier_);
+  w.U8("lcr", lcr_);
+  w.U8("mcr", mcr_);
+  w.U8("lsr", lsr_);
+  w.U8("scr", scr_);
+  w.U8("fcr", fcr_);
+  w.U8("rbr", rbr_);
+  w.U16("divisor", divisor_);  // DLM:DLL
+  w.Bytes("rx_fifo", rx_fifo_);
+  w.Bool("thre_interrupt_pending", thr_pending_);
+  w.Bool("char_timeout_pending", timeout_pending_);
+  w.Bool("char_timeout_armed", timeout_armed_);
+  w.U64("char_timeout_ns", timeout_ns_);
+  w.U64("char_time_ns", char_time_ns_);
+  w.Bool("irq_level", irq_level_);
 }
 
 absl::Status Uart16550::LoadState(StateReader& r) {
