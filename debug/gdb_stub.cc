@@ -163,7 +163,29 @@ absl::StatusOr<std::string> GdbStub::Query(std::string_view packet) {
   if (packet == "qsThreadInfo") return std::string("l");
   if (packet == "qAttached") return std::string("1");
   if (packet == "qSymbol::") return std::string("OK");
+  if (packet.starts_with("qRcmd,")) return MonitorCommand(packet.substr(6));
   return std::string();
+}
+
+absl::StatusOr<std::string> GdbStub::MonitorCommand(std::string_view hex) {
+  auto bytes = HexToBytes(hex);
+  if (!bytes.ok()) return std::string(kErrorBadPacket);
+  const std::string command(bytes->begin(), bytes->end());
+  std::string text;
+  if (command == "stats") {
+    // One line a script can parse: where the session is and what its
+    // snapshots hold (the reverse-execution benchmark reads it).
+    text = absl::StrFormat(
+        "time=%d position=%d+%d snapshots=%d snapshot_bytes=%d\n",
+        session_.time(), session_.position().esn, session_.position().steps,
+        session_.snapshot_count(), session_.snapshot_bytes());
+  } else {
+    text = absl::StrFormat(
+        "unknown monitor command '%s'; known: stats (the session's time, "
+        "position, snapshot count and bytes)\n",
+        command);
+  }
+  return BytesToHex(std::string_view(text));
 }
 
 absl::StatusOr<std::string> GdbStub::ReadMemory(std::string_view packet) {

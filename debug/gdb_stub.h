@@ -35,6 +35,8 @@ class GdbStub {
   // The reply to one packet; `done` once the client said goodbye.
   absl::StatusOr<std::string> Handle(std::string_view packet, bool& done);
   absl::StatusOr<std::string> Query(std::string_view packet);
+  // `monitor CMD` in gdb (qRcmd, CMD hex-encoded): the reply is text.
+  absl::StatusOr<std::string> MonitorCommand(std::string_view hex);
   absl::StatusOr<std::string> ReadMemory(std::string_view packet);
   std::string SetBreakpoint(std::string_view packet);
   enum class Movement { kContinue, kStep, kReverseContinue, kReverseStep };

@@ -12,6 +12,15 @@
 #include "replay/machine_replayer.h"
 
 namespace xv {
+namespace {
+
+// Going back to time t from a snapshot further than twice this before it
+// also snapshots the point this many instructions before t: the
+// reverse-stepis that usually follow then restore it and re-execute at most
+// this much, instead of the whole way from the older snapshot each time.
+constexpr uint64_t kArrivalSnapshotDistance = 65'536;
+
+}  // namespace
 
 // The session's machine's environment: inputs from the log at their ESNs,
 // outputs dropped (the replayer checks them; a session only moves), and the
@@ -209,9 +218,12 @@ absl::StatusOr<SessionStop> ReplaySession::RunForward(
   driver_->until = until;
   driver_->rendezvous_first = rendezvous_first;
   for (;;) {
-    const uint64_t next_snapshot =
+    uint64_t next_snapshot =
         taking_snapshots_ ? last_snapshot_time_ + options_.snapshot_interval
                           : std::numeric_limits<uint64_t>::max();
+    if (taking_snapshots_ && arrival_snapshot_ && *arrival_snapshot_ > time()) {
+      next_snapshot = std::min(next_snapshot, *arrival_snapshot_);
+    }
     const bool snapshot_limit = !until || next_snapshot < *until;
     control_->set_limit(snapshot_limit ? next_snapshot : *until);
     driver_->debug_stop.reset();
@@ -247,7 +259,10 @@ absl::StatusOr<SessionStop> ReplaySession::RunForward(
         break;
     }
     if (until && time() >= *until) return SessionStop{.kind = Kind::kReached};
-    if (absl::Status s = TakeSnapshot(/*at_rendezvous=*/false); !s.ok()) {
+    const bool arrival = arrival_snapshot_ && time() == *arrival_snapshot_;
+    if (arrival) arrival_snapshot_.reset();
+    if (absl::Status s = TakeSnapshot(/*at_rendezvous=*/false, arrival);
+        !s.ok()) {
       return s;
     }
   }
@@ -288,7 +303,11 @@ absl::StatusOr<SessionStop> ReplaySession::SeekTimeImpl(uint64_t t,
     }
     if (best == nullptr) best = &snapshots_.begin()->second;
     if (absl::Status s = Restore(*best); !s.ok()) return s;
+    if (taking_snapshots_ && t > best->time + 2 * kArrivalSnapshotDistance) {
+      arrival_snapshot_ = t - kArrivalSnapshotDistance;
+    }
   }
+  absl::Cleanup no_arrival = [this] { arrival_snapshot_.reset(); };
   if (time() == t && (at_rendezvous_ || !rendezvous_first)) {
     return SessionStop{.kind = SessionStop::Kind::kReached};
   }
@@ -389,12 +408,13 @@ absl::StatusOr<std::optional<ReplaySession::Hit>> ReplaySession::LastHitBetween(
   }
 }
 
-absl::Status ReplaySession::TakeSnapshot(bool at_rendezvous) {
+absl::Status ReplaySession::TakeSnapshot(bool at_rendezvous, bool arrival) {
   last_snapshot_time_ = time();
   if (snapshots_.contains(time())) return absl::OkStatus();
-  // A snapshot close to one already kept adds little.
+  // A snapshot close to one already kept adds little (except the one for
+  // the reverse-stepis after going back).
   auto next = snapshots_.lower_bound(time());
-  if (!at_rendezvous && next != snapshots_.end() &&
+  if (!at_rendezvous && !arrival && next != snapshots_.end() &&
       next->first - time() < options_.snapshot_interval / 2) {
     return absl::OkStatus();
   }

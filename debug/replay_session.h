@@ -162,7 +162,9 @@ class ReplaySession {
   // so).
   absl::StatusOr<std::optional<Hit>> LastHitBetween(uint64_t start,
                                                     uint64_t end, uint64_t now);
-  absl::Status TakeSnapshot(bool at_rendezvous);
+  // `arrival`: the snapshot before the point a backward seek goes to (see
+  // arrival_snapshot_), taken even close to a later one.
+  absl::Status TakeSnapshot(bool at_rendezvous, bool arrival = false);
   absl::Status Restore(const Snapshot& snapshot);
   void Thin();
   absl::Status AttachControl();
@@ -192,6 +194,9 @@ class ReplaySession {
   uint64_t last_snapshot_time_ = 0;
   // Off while ReverseContinue() re-executes intervals between snapshots.
   bool taking_snapshots_ = true;
+  // While a backward seek re-executes from an older snapshot: the time of
+  // the extra snapshot to take just before its target.
+  std::optional<uint64_t> arrival_snapshot_;
 };
 
 }  // namespace xv

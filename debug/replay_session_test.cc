@@ -7,6 +7,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -119,6 +120,42 @@ TEST_P(ReplaySessionTest, APointHoldsTheSameStateGoingForwardAndBack) {
   auto stepped = StateAt(*fresh);
   ASSERT_TRUE(stepped.ok());
   EXPECT_EQ(stepped->ToHex(), direct->ToHex());
+}
+
+TEST_P(ReplaySessionTest, ReverseStepsFarFromASnapshotAreExact) {
+  XV_OPEN_NAMED_BACKEND_OR_SKIP(recorder, GetParam());
+  const std::string log = RecordKvstore(GetParam());
+  // Only the boot snapshot: going back re-executes from the boot, and
+  // takes an extra snapshot just before the target on the way.
+  const SessionOptions options{.snapshot_interval = uint64_t{1} << 40};
+  auto s = Open(log, options);
+  ASSERT_NE(s, nullptr);
+  ASSERT_TRUE(s->SeekPosition({.esn = 120}).ok());
+  const uint64_t t = s->time();
+  ASSERT_GT(t, 200'000u);
+  EXPECT_EQ(s->snapshot_count(), 1u);
+  // The states at t-3, t-2, t-1 going forward only.
+  auto forward = Open(log, options);
+  ASSERT_NE(forward, nullptr);
+  ASSERT_TRUE(forward->SeekTime(t - 3).ok());
+  std::vector<std::string> states;
+  for (int i = 0; i < 3; ++i) {
+    auto h = StateAt(*forward);
+    ASSERT_TRUE(h.ok()) << h.status();
+    states.push_back(h->ToHex());
+    ASSERT_TRUE(forward->StepInstruction().ok());
+  }
+  EXPECT_EQ(forward->snapshot_count(), 1u);
+  for (int i = 1; i <= 3; ++i) {
+    auto stop = s->ReverseStepInstruction();
+    ASSERT_TRUE(stop.ok()) << stop.status();
+    EXPECT_EQ(s->time(), t - i);
+    auto h = StateAt(*s);
+    ASSERT_TRUE(h.ok()) << h.status();
+    EXPECT_EQ(h->ToHex(), states[3 - i]) << "at t-" << i;
+    // The first step back left a snapshot shortly before it.
+    EXPECT_EQ(s->snapshot_count(), 2u);
+  }
 }
 
 TEST_P(ReplaySessionTest, ContinueStopsAtBreakpointsAndReverseFindsTheLast) {

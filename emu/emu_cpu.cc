@@ -571,6 +571,7 @@ absl::StatusOr<CpuExit> EmuCpu::Run() {
     stop_ = {};
     uint64_t rip = 0;
     uc_reg_read(uc, UC_X86_REG_RIP, &rip);
+    translated_code_ = true;
     const uc_err err = uc_emu_start(uc, rip, kNoUntil, 0, 0);
     for (uc_hook h : hooks_to_delete_) uc_hook_del(uc, h);
     hooks_to_delete_.clear();
@@ -1203,11 +1204,19 @@ absl::StatusOr<InstructionControl*> EmuCpu::EnableInstructionControl() {
       !s.ok()) {
     return s;
   }
-  // Code translated before the hook existed would not call it.
-  if (absl::Status s =
-          UcStatus(uc_ctl_flush_tlb(uc), "flush the translated code");
-      !s.ok()) {
-    return s;
+  // Code translated before the hook existed would not call it, so it must
+  // go, all of it: uc_ctl_flush_tlb (tb_flush in 2.0.1). That clears the
+  // whole 1 GiB code buffer, which costs ~0.15 s and touches all of it, so
+  // only an engine that has translated code pays it; a machine just booted
+  // or restored from a snapshot (every reverse-stepi) has none.
+  // (uc_ctl_remove_cache would not do: it translates its start through the
+  // guest's page tables, and does nothing when that page is unmapped.)
+  if (translated_code_) {
+    if (absl::Status s =
+            UcStatus(uc_ctl_flush_tlb(uc), "flush the translated code");
+        !s.ok()) {
+      return s;
+    }
   }
   counting_ = true;
   return this;

@@ -211,6 +211,11 @@ class EmuCpu final : public GuestCpu, public InstructionControl {
   std::vector<uc_hook> hooks_to_delete_;
   std::array<MmioRegion, 3> mmio_regions_{};
 
+  // Run() ran guest code on this engine: it may hold translations of it.
+  // (The mode-switch trampoline, which restoring a long-mode state runs,
+  // lies outside guest RAM and is no guest instruction.)
+  bool translated_code_ = false;
+
   // InstructionControl (only once EnableInstructionControl() was called).
   bool counting_ = false;
   uint64_t retired_ = 0;

@@ -550,6 +550,33 @@ void ExpectSameNextExit(Guest& a, Guest& b) {
       << FirstArchFieldDifference(sa->arch, sb->arch);
 }
 
+TEST(EmuCpuTest, InstructionControlCountsCodeRunBeforeIt) {
+  // L0: out 0x10,al; mov ecx,3; L1: dec ecx; jnz L1; jmp L0 — run (and so
+  // translated) before counting starts. Only the block with the OUT holds
+  // an exit point; the loop's blocks, translated without any hook, must
+  // count all the same.
+  Guest g = Boot(
+      {0xe6, 0x10, 0xb9, 0x03, 0x00, 0x00, 0x00, 0x49, 0x75, 0xfd, 0xeb, 0xf4});
+  ASSERT_NE(g.cpu, nullptr);
+  for (int i = 0; i < 2; ++i) {
+    auto e = RunWithWatchdog(*g.cpu);
+    ASSERT_TRUE(e.ok()) << e.status();
+    ASSERT_EQ(e->kind, ExitKind::kPio) << e->Describe();
+  }
+  auto control = g.cpu->EnableInstructionControl();
+  ASSERT_TRUE(control.ok()) << control.status();
+  ASSERT_NE(*control, nullptr);
+  (*control)->set_limit(4);  // mov, dec, jnz, dec
+  // Uncounted, the run would go on to the next OUT: no watchdog needed.
+  auto e = g.cpu->Run();
+  ASSERT_TRUE(e.ok()) << e.status();
+  EXPECT_EQ(e->kind, ExitKind::kHostInterrupt) << e->Describe();
+  EXPECT_EQ((*control)->retired(), 4u);
+  EXPECT_EQ((*control)->TakeStop(),
+            (DebugStop{.kind = DebugStop::Kind::kLimit}));
+  EXPECT_EQ(g.cpu->regs().rip, kCode + 8);  // at the second jnz
+}
+
 TEST(EmuCpuTest, StateMovesToASecondCpuAndBothContinueAlike) {
   // mov al,5; add al,3; out 0x10,al; inc ebx; mov al,9; out 0x11,al; hlt
   const std::vector<uint8_t> code = {0xb0, 0x05, 0x04, 0x03, 0xe6, 0x10,
