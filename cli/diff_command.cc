@@ -98,7 +98,15 @@ Json StateJson(const StateDifference& d) {
                      {"offsets", offsets}});
   }
   j["pages"] = pages;
-  j["devices"] = d.devices;
+  Json devices = Json::array();
+  for (const DeviceDifference& device : d.devices) {
+    Json fields = Json::array();
+    for (const DeviceFieldDifference& f : device.fields) {
+      fields.push_back({{"name", f.name}, {"a", f.value_a}, {"b", f.value_b}});
+    }
+    devices.push_back({{"device", device.device}, {"fields", fields}});
+  }
+  j["devices"] = devices;
   j["clock"] = d.clock;
   return j;
 }
@@ -143,7 +151,12 @@ void PrintState(const Json& s) {
         p["bytes_differing"].get<uint32_t>() > offsets.size() ? " ..." : "");
   }
   for (const Json& device : s["devices"]) {
-    absl::PrintF("  device %s differs\n", device.get<std::string>().c_str());
+    for (const Json& f : device["fields"]) {
+      absl::PrintF("  device %s.%s\n    a: %s\n    b: %s\n",
+                   device["device"].get<std::string>(),
+                   f["name"].get<std::string>(), f["a"].get<std::string>(),
+                   f["b"].get<std::string>());
+    }
   }
   if (s["clock"].get<bool>()) absl::PrintF("  the virtual clock differs\n");
   if (s.contains("inputs_here")) {
@@ -177,7 +190,8 @@ const CommandSpec& DiffCommandSpec() {
           "  - in state: both are replayed side by side on the emulator,\n"
           "    exit by exit, then bisected to the first instruction after\n"
           "    which their states differ; shown with the differing\n"
-          "    registers, pages (byte offsets), devices and the code there.\n"
+          "    registers, pages (byte offsets), device fields and the code\n"
+          "    there.\n"
           "Exit status: 0 when nothing differs, 1 when something does, 2\n"
           "for bad usage, 125 when a log cannot be read or replayed.",
       .options =

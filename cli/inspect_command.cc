@@ -13,6 +13,7 @@
 #include "debug/code_listing.h"
 #include "debug/position.h"
 #include "debug/replay_session.h"
+#include "devices/front_end.h"
 #include "nlohmann/json.hpp"
 #include "session/backend_choice.h"
 
@@ -64,14 +65,16 @@ absl::StatusOr<std::pair<uint64_t, uint64_t>> ParseMemorySpec(
 const CommandSpec& InspectCommandSpec() {
   static const CommandSpec spec = {
       .name = "inspect",
-      .usage = "inspect LOG --at ESN[+N] [--mem ADDR[:LEN]] [--json]",
+      .usage =
+          "inspect LOG --at ESN[+N] [--mem ADDR[:LEN]] [--devices] [--json]",
       .summary = "show a recording's state at one instruction",
       .description =
           "Replays LOG on the emulator backend to the position ESN[+N]\n"
           "(the rendezvous after exit ESN, then N instructions) and shows\n"
           "the registers, the instructions around RIP with the kernel's\n"
-          "symbols (from the image in the log), guest memory when asked,\n"
-          "and the logged inputs around that exit. A position that does\n"
+          "symbols (from the image in the log), guest memory and the device\n"
+          "front-ends' state when asked, and the logged inputs around that\n"
+          "exit. A position that does\n"
           "not exist (past the end, or past the next exit) is an error.",
       .options =
           {
@@ -79,6 +82,9 @@ const CommandSpec& InspectCommandSpec() {
               {"mem", "ADDR[:LEN]",
                "also dump LEN bytes (default 256, decimal) of guest-linear "
                "memory at ADDR (hex), through the guest's page tables"},
+              {"devices", "",
+               "also show every device front-end's state, field by field "
+               "(always in --json)"},
               {"json", "", "print one JSON object on stdout"},
           },
       .min_positional = 1,
@@ -171,6 +177,17 @@ int InspectCommand(const Invocation& inv) {
   }
   j["inputs_around"] = inputs;
 
+  Json devices = Json::object();
+  for (const FrontEnd* device :
+       std::as_const(s.machine()).platform().front_ends()) {
+    Json fields = Json::object();
+    for (const DeviceField& f : DescribeFrontEnd(*device)) {
+      fields[f.name] = f.value;
+    }
+    devices[std::string(device->name())] = fields;
+  }
+  j["devices"] = devices;
+
   if (json) {
     std::cout << j.dump() << "\n";
     return 0;
@@ -208,6 +225,23 @@ int InspectCommand(const Invocation& inv) {
                  in["detail"].get<std::string>().c_str());
   }
   if (inputs.empty()) absl::PrintF("  (none)\n");
+  if (args->Has("devices")) {
+    absl::PrintF("\ndevices:\n");
+    for (const auto& [device, fields] : devices.items()) {
+      // name=value pairs, wrapped.
+      std::string line = "  " + device + ":";
+      if (fields.empty()) line += " (no state)";
+      for (const auto& [name, value] : fields.items()) {
+        const std::string item = " " + name + "=" + value.get<std::string>();
+        if (line.size() + item.size() > 100) {
+          absl::PrintF("%s\n", line);
+          line = "   ";
+        }
+        line += item;
+      }
+      absl::PrintF("%s\n", line);
+    }
+  }
   return 0;
 }
 

@@ -59,6 +59,20 @@ expect_usage_error "want ADDR" --at 5 --mem zz
 expect_usage_error "position" --at 5+x
 expect_usage_error "required"
 
+# Device state: every front-end, field by field, in JSON; in text with
+# --devices.
+python3 - "$work/at.json" <<'PY' || fail "inspect --json devices: $(cat "$work/at.json")"
+import json, sys
+d = json.load(open(sys.argv[1]))["devices"]
+for name in ("pic", "pit", "rtc", "uart0"):
+    assert d.get(name), (name, list(d))
+# The guest programmed the UART for 8N1 and the PIC's vector bases.
+assert d["uart0"]["lcr"] == "0x03", d["uart0"]
+assert d["pic"]["master.icw2.vector_base"] == "0x20", d["pic"]
+PY
+"$xvirt" inspect "$work/kv.log" --at 60+3 --devices >"$work/devices.txt"
+grep -qE "^  uart0: .*lcr=0x03" "$work/devices.txt" || fail "inspect --devices: $(cat "$work/devices.txt")"
+
 # `replay --until 60+3` verifies to exit 60 and reaches the same point.
 "$xvirt" replay "$work/kv.log" --until 60+3 --quiet --json >"$work/until.json" 2>"$work/until.err" ||
   fail "replay --until 60+3 exited $?: $(cat "$work/until.err")"

@@ -376,8 +376,11 @@ absl::StatusOr<StateDifference> DescribeStateDifference(ReplaySession& a,
   const std::vector<const FrontEnd*> fb =
       std::as_const(b.machine()).platform().front_ends();
   for (size_t i = 0; i < std::min(fa.size(), fb.size()); ++i) {
-    if (SaveFrontEnd(*fa[i]) != SaveFrontEnd(*fb[i])) {
-      d.devices.emplace_back(fa[i]->name());
+    if (fa[i]->name() != fb[i]->name()) continue;  // not the same machine
+    std::vector<DeviceFieldDifference> fields =
+        CompareFrontEnds(*fa[i], *fb[i]);
+    if (!fields.empty()) {
+      d.devices.push_back({std::string(fa[i]->name()), std::move(fields)});
     }
   }
   d.clock =

@@ -27,6 +27,7 @@
 #include "absl/status/statusor.h"
 #include "debug/position.h"
 #include "debug/replay_session.h"
+#include "devices/front_end.h"
 #include "replay/log_records.h"
 
 namespace xv {
@@ -90,6 +91,11 @@ struct PageDifference {
   uint32_t bytes_differing = 0;   // of its 4096
   std::vector<uint32_t> offsets;  // the first few differing byte offsets
 };
+// A front-end whose state differs, and the fields that do.
+struct DeviceDifference {
+  std::string device;  // "uart0"
+  std::vector<DeviceFieldDifference> fields;
+};
 struct StateDifference {
   // Instructions since boot: equal on both sides up to the point found.
   uint64_t time = 0;
@@ -99,9 +105,9 @@ struct StateDifference {
   // state, MSRs, the queued interrupt).
   bool other_cpu_state = false;
   uint64_t pages_differing = 0;
-  std::vector<PageDifference> pages;  // the first kMaxPagesShown
-  std::vector<std::string> devices;   // front-ends whose state differs
-  bool clock = false;                 // the virtual clock differs
+  std::vector<PageDifference> pages;      // the first kMaxPagesShown
+  std::vector<DeviceDifference> devices;  // front-ends whose state differs
+  bool clock = false;                     // the virtual clock differs
 };
 inline constexpr size_t kMaxPagesShown = 16;
 inline constexpr size_t kMaxOffsetsShown = 8;

@@ -114,6 +114,35 @@ TEST_F(RecordingDiffTest, NamesTheCommandThatDiffersAtItsEsn) {
   EXPECT_THAT(input->b, ::testing::StartsWith("\"70\\nGET x"));
 }
 
+TEST_F(RecordingDiffTest, NamesTheDeviceFieldTheDifferingInputFilled) {
+  // Right after the differing command's bytes arrived, the UART's receive
+  // FIFO holds them: diff names that field (other devices may differ too,
+  // by the clock: two recordings never share their timing).
+  auto a = LoggedRecording::Read(*log_a_);
+  ASSERT_TRUE(a.ok()) << a.status();
+  auto b = LoggedRecording::Read(*log_b_);
+  ASSERT_TRUE(b.ok()) << b.status();
+  const uint64_t esn = EsnOfSerialByte(*a, kChangedByte);
+  ASSERT_EQ(esn, EsnOfSerialByte(*b, kChangedByte));
+  auto sa = Open(*log_a_);
+  auto sb = Open(*log_b_);
+  ASSERT_NE(sa, nullptr);
+  ASSERT_NE(sb, nullptr);
+  ASSERT_TRUE(sa->SeekPosition({.esn = esn}).ok());
+  ASSERT_TRUE(sb->SeekPosition({.esn = esn}).ok());
+  auto d = DescribeStateDifference(*sa, *sb);
+  ASSERT_TRUE(d.ok()) << d.status();
+  const DeviceDifference* uart = nullptr;
+  for (const DeviceDifference& device : d->devices) {
+    EXPECT_FALSE(device.fields.empty()) << device.device;
+    if (device.device == "uart0") uart = &device;
+  }
+  ASSERT_NE(uart, nullptr);
+  ASSERT_EQ(uart->fields.size(), 1u);
+  EXPECT_EQ(uart->fields[0].name, "rx_fifo");
+  EXPECT_NE(uart->fields[0].value_a, uart->fields[0].value_b);
+}
+
 TEST_F(RecordingDiffTest, ALogAgainstItselfDiffersInNothing) {
   auto a = LoggedRecording::Read(*log_a_);
   ASSERT_TRUE(a.ok()) << a.status();
