@@ -67,7 +67,8 @@ session() {  # mode
   server=$!
   port=
   for _ in $(seq 100); do
-    port=$(sed -n 's/.*target remote 127.0.0.1:\([0-9]*\).*/\1/p' "$work/debug.err")
+    # The background xvirt may not have created its stderr file yet.
+    port=$(sed -n 's/.*target remote 127.0.0.1:\([0-9]*\).*/\1/p' "$work/debug.err" 2>/dev/null || true)
     [[ -n "$port" ]] && break
     sleep 0.1
   done

@@ -42,7 +42,8 @@ serve() {
   "$xvirt" debug "$work/steps.log" --gdb 127.0.0.1:0 2>"$work/debug.err" &
   server=$!
   for _ in $(seq 100); do
-    port=$(sed -n 's/.*target remote 127.0.0.1:\([0-9]*\).*/\1/p' "$work/debug.err")
+    # The background xvirt may not have created its stderr file yet.
+    port=$(sed -n 's/.*target remote 127.0.0.1:\([0-9]*\).*/\1/p' "$work/debug.err" 2>/dev/null || true)
     [[ -n "$port" ]] && return 0
     sleep 0.1
   done

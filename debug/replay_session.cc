@@ -238,6 +238,14 @@ absl::StatusOr<SessionStop> ReplaySession::RunForward(
       return SessionStop{.kind = Kind::kInterrupted};
     }
     if (result->reason != StopReason::kStopPoint) {
+      // The guest stopped at its last exit (debug-exit, a triple fault):
+      // no rendezvous follows, but the point after it is ESN+0 all the
+      // same, the recording's final state.
+      const uint64_t esn = machine_->esn();
+      if (result->stopped_at_exit_boundary && exit_time_.size() <= esn) {
+        exit_time_.resize(esn + 1);
+        exit_time_[esn] = time();
+      }
       ended_ = result->message;
       return SessionStop{.kind = Kind::kEnd, .message = *ended_};
     }

@@ -246,6 +246,29 @@ TEST_P(ReplaySessionTest, PositionsThatDoNotExistAreErrors) {
   EXPECT_EQ(s->position(), (Position{.esn = 3}));
 }
 
+TEST_P(ReplaySessionTest, TheLastExitIsAPositionHoldingTheFinalState) {
+  XV_OPEN_NAMED_BACKEND_OR_SKIP(recorder, GetParam());
+  const std::string log = RecordKvstore(GetParam());
+  auto s = Open(log);
+  ASSERT_NE(s, nullptr);
+  ASSERT_TRUE(s->recorded_end());
+  ASSERT_TRUE(s->recorded_end()->final_state_hash);
+  const Position last{.esn = s->recorded_end()->esn};
+  // The guest stopped there (debug-exit): no rendezvous, but a position.
+  auto stop = s->SeekPosition(last);
+  ASSERT_TRUE(stop.ok()) << stop.status();
+  EXPECT_EQ(s->position(), last);
+  auto hash = StateAt(*s);
+  ASSERT_TRUE(hash.ok()) << hash.status();
+  EXPECT_EQ(*hash, *s->recorded_end()->final_state_hash);
+  // Reached again after going back, and nothing lies past it.
+  ASSERT_TRUE(s->SeekPosition({.esn = 3}).ok());
+  ASSERT_TRUE(s->SeekPosition(last).ok());
+  EXPECT_EQ(s->position(), last);
+  auto past = s->SeekPosition({.esn = last.esn, .steps = 1});
+  EXPECT_EQ(past.status().code(), absl::StatusCode::kOutOfRange);
+}
+
 TEST(ReplaySessionKvmTest, KvmCannotDebugAtInstructionLevel) {
   XV_OPEN_NAMED_BACKEND_OR_SKIP(kvm, std::string("kvm"));
   const std::string log = RecordKvstore("kvm");
