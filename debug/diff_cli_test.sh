@@ -4,7 +4,7 @@
 # at the ESN where the log delivered it), text and JSON agreeing, a log
 # against itself (nothing differs, exit 0), a what-if run with a register
 # bit flipped (`replay --inject --record`: the fault, the register, the
-# point), and bad input. Needs no KVM.
+# point; inspect there), and bad input. Needs no KVM.
 set -euo pipefail
 xvirt="$1"
 kernel="$2"
@@ -90,6 +90,18 @@ assert int(r["a"], 16) ^ int(r["b"], 16) == 32, r
 assert s["pages_differing"] == 0 and s["devices"] == [], s
 at_rip = [c for c in s["code_a"]["code"] if c["at_rip"]]
 assert len(at_rip) == 1 and at_rip[0]["address"] == s["code_a"]["rip"], s["code_a"]
+PY
+
+# inspect at the fault's point: rbx there is the good run's with bit 5
+# flipped, and RIP is the same.
+"$xvirt" inspect "$work/a.log" --at 30 --json >"$work/a30.json"
+"$xvirt" inspect "$work/f.log" --at 30 --json >"$work/f30.json"
+python3 - "$work/a30.json" "$work/f30.json" <<'PY' || fail "inspect of the faulty log at 30: $(cat "$work/f30.json")"
+import json, sys
+a = json.load(open(sys.argv[1]))["registers"]
+f = json.load(open(sys.argv[2]))["registers"]
+assert int(a["rbx"], 16) ^ int(f["rbx"], 16) == 32, (a["rbx"], f["rbx"])
+assert a["rip"] == f["rip"], (a["rip"], f["rip"])
 PY
 
 # Bad input: one line on stderr, the documented status.
