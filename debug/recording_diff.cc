@@ -424,17 +424,15 @@ absl::StatusOr<std::optional<StateDifference>> LocateStateDifference(
     for (const auto* s : {&sa, &sb}) {
       if (!s->ok() && !absl::IsOutOfRange(s->status())) return s->status();
     }
-    // A side that ends before exit esn+1's rendezvous stands at its end
-    // (the exit that stopped the guest): compared there too.
+    // Both ended at exit `esn` (its point was compared): equal throughout.
+    if (!sa.ok() && !sb.ok()) return std::nullopt;
+    // One ended sooner: it stands at its end, where the other does not.
     const bool a_there = sa.ok() || a.at_end();
     const bool b_there = sb.ok() || b.at_end();
     progress(esn + 1);
     equal = a_there && b_there ? same() : absl::StatusOr<bool>(false);
     if (!equal.ok()) return equal.status();
-    if (*equal) {
-      if (!sa.ok()) return std::nullopt;  // both ended, equal
-      continue;
-    }
+    if (*equal) continue;
     // Equal at the rendezvous of `esn`, different at the next point either
     // side reaches: bisect the instructions between.
     uint64_t lo = *a.ExitTime(esn);
