@@ -112,6 +112,12 @@ std::vector<std::string> WriteEveryKind(LogWriter& writer) {
     d.initHash().setLow(1);
   });
   append([](log::Record::Builder r) {
+    auto f = r.initFault();
+    f.setEsn(6);
+    f.setRegister("rbx");
+    f.setBit(5);
+  });
+  append([](log::Record::Builder r) {
     auto e = r.initEnd();
     e.setEsn(7);
     e.setExitStatus(3);
@@ -263,6 +269,7 @@ TEST_P(LogFileTest, EveryKindRoundTrips) {
   EXPECT_EQ(rs.records, written.size());
   EXPECT_EQ(rs.by_kind.at(log::Record::INPUT).records, 4u);
   EXPECT_EQ(rs.by_kind.at(log::Record::END).records, 1u);
+  EXPECT_EQ(rs.by_kind.at(log::Record::FAULT).records, 1u);
   EXPECT_FALSE(reader->torn_tail().has_value());
   EXPECT_TRUE(reader->warnings().empty());
   // The end is sticky.

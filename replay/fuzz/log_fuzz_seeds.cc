@@ -82,6 +82,12 @@ std::vector<Fill> EveryKind() {
         e.setFinalStateComparable(true);
         e.setExits(5);
       },
+      [](log::Record::Builder r) {
+        auto f = r.initFault();
+        f.setEsn(3);
+        f.setRegister("rbx");
+        f.setBit(5);
+      },
   };
 }
 
@@ -120,7 +126,7 @@ absl::StatusOr<SeedLog> WriteSeed(const std::string& dir,
 absl::StatusOr<std::vector<SeedLog>> MakeSeedLogs(const std::string& dir) {
   const std::vector<Fill> every = EveryKind();
   std::vector<Fill> many = {every[0]};
-  for (int i = 0; i < 12; ++i) many.push_back(every[1 + i % 7]);
+  for (int i = 0; i < 12; ++i) many.push_back(every[1 + i % 8]);
   std::vector<Fill> unknown = {every[0], UnknownOptionalKind, every[5]};
 
   struct Spec {

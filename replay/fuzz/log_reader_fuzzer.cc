@@ -135,6 +135,13 @@ void TouchRecord(const RecordView& view, Sink& s) {
       s.Add(std::bit_cast<uint64_t>(e.getWallSeconds()));
       break;
     }
+    case log::Record::FAULT: {
+      auto f = r.getFault();
+      s.Add(f.getEsn());
+      s.Add(f.getRegister());
+      s.Add(f.getBit());
+      break;
+    }
     default:
       // The reader never returns a kind it does not know.
       __builtin_trap();
