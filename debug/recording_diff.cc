@@ -8,7 +8,6 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_format.h"
 #include "devices/front_end.h"
-#include "replay/log_reader.h"
 
 namespace xv {
 namespace {
@@ -121,36 +120,6 @@ std::string EndText(const LoggedEnd& e) {
 }
 
 }  // namespace
-
-absl::StatusOr<LoggedRecording> LoggedRecording::Read(const std::string& path) {
-  auto reader = LogReader::Open(path);
-  if (!reader.ok()) return reader.status();
-  LoggedRecording r;
-  bool have_header = false;
-  absl::Status read =
-      ForEachLogEntry(*reader, [&](const RecordView&, const LogEntry& entry) {
-        if (auto* h = std::get_if<RecordedMachine>(&entry)) {
-          r.header = *h;
-          have_header = true;
-        } else if (auto* in = std::get_if<LoggedInput>(&entry)) {
-          r.inputs.push_back(*in);
-        } else if (auto* d = std::get_if<LoggedDigest>(&entry)) {
-          r.digests.push_back(*d);
-        } else if (auto* c = std::get_if<LoggedCheckpoint>(&entry)) {
-          r.checkpoints.push_back(*c);
-        } else if (auto* e = std::get_if<LoggedEnd>(&entry)) {
-          r.end = *e;
-        } else if (auto* f = std::get_if<LoggedFault>(&entry)) {
-          r.faults.push_back(*f);
-        }
-        return true;
-      });
-  if (!read.ok()) return read;
-  if (!have_header) {
-    return absl::DataLossError(absl::StrFormat("%s: no header record", path));
-  }
-  return r;
-}
 
 std::vector<HeaderDifference> CompareHeaders(const RecordedMachine& a,
                                              const RecordedMachine& b) {

@@ -32,18 +32,6 @@
 
 namespace xv {
 
-// What a log says, as the diff compares it.
-struct LoggedRecording {
-  RecordedMachine header;
-  std::vector<LoggedInput> inputs;
-  std::vector<LoggedDigest> digests;
-  std::vector<LoggedCheckpoint> checkpoints;
-  std::optional<LoggedEnd> end;
-  std::vector<LoggedFault> faults;  // injected on purpose
-
-  static absl::StatusOr<LoggedRecording> Read(const std::string& path);
-};
-
 // One header field that differs: "cmdline", "'' vs 'mib=2'".
 struct HeaderDifference {
   std::string field;

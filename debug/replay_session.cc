@@ -8,7 +8,6 @@
 #include "absl/strings/str_format.h"
 #include "replay/apply_fault.h"
 #include "replay/inputs_at_esn.h"
-#include "replay/log_reader.h"
 #include "replay/machine_replayer.h"
 
 namespace xv {
@@ -106,28 +105,13 @@ ReplaySession::~ReplaySession() = default;
 absl::StatusOr<std::unique_ptr<ReplaySession>> ReplaySession::Open(
     const Hypervisor& hypervisor, const std::string& path,
     const SessionOptions& options) {
-  auto reader = LogReader::Open(path);
-  if (!reader.ok()) return reader.status();
+  auto log = LoggedRecording::Read(path);
+  if (!log.ok()) return log.status();
   std::unique_ptr<ReplaySession> s(new ReplaySession(hypervisor, options));
-  bool have_header = false;
-  absl::Status read =
-      ForEachLogEntry(*reader, [&](const RecordView&, const LogEntry& entry) {
-        if (auto* h = std::get_if<RecordedMachine>(&entry)) {
-          s->header_ = *h;
-          have_header = true;
-        } else if (auto* in = std::get_if<LoggedInput>(&entry)) {
-          s->inputs_.push_back(*in);
-        } else if (auto* end = std::get_if<LoggedEnd>(&entry)) {
-          s->end_ = *end;
-        } else if (auto* fault = std::get_if<LoggedFault>(&entry)) {
-          s->faults_.push_back(*fault);
-        }
-        return true;
-      });
-  if (!read.ok()) return read;
-  if (!have_header) {
-    return absl::DataLossError(absl::StrFormat("%s: no header record", path));
-  }
+  s->header_ = std::move(log->header);
+  s->inputs_ = std::move(log->inputs);
+  s->end_ = std::move(log->end);
+  s->faults_ = std::move(log->faults);
   const RecordedMachine& h = s->header_;
   auto base = MemoryBase::Create(h.memory_bytes);
   if (!base.ok()) return base.status();

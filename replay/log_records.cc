@@ -159,6 +159,17 @@ std::string InputDetail(const InputEvent& in) {
   return "";
 }
 
+absl::Status CheckFault(const LoggedFault& fault) {
+  GeneralRegisters probe;
+  if (GeneralRegister(probe, fault.reg) == nullptr || fault.bit > 63) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("cannot flip bit %d of '%s': no such general register "
+                        "bit",
+                        fault.bit, fault.reg));
+  }
+  return absl::OkStatus();
+}
+
 std::string DescribeFault(const LoggedFault& fault) {
   return absl::StrFormat("%s bit %d flipped after exit %d", fault.reg,
                          fault.bit, fault.esn);
@@ -272,12 +283,9 @@ absl::StatusOr<LogEntry> ParseRecordUnchecked(log::Record::Reader record) {
       LoggedFault fault{.esn = f.getEsn(),
                         .reg = FromText(f.getRegister()),
                         .bit = f.getBit()};
-      GeneralRegisters probe;
-      if (GeneralRegister(probe, fault.reg) == nullptr || fault.bit > 63) {
-        return absl::InvalidArgumentError(absl::StrFormat(
-            "a fault record flips bit %d of '%s', which is no general "
-            "register bit",
-            fault.bit, fault.reg));
+      if (absl::Status s = CheckFault(fault); !s.ok()) {
+        return absl::InvalidArgumentError(
+            absl::StrFormat("a fault record: %s", s.message()));
       }
       return LogEntry(std::move(fault));
     }
@@ -324,6 +332,36 @@ absl::Status ForEachLogEntry(
     if (!entry.ok()) return absl::DataLossError(entry.status().message());
     if (!visit(**view, *entry)) return absl::OkStatus();
   }
+}
+
+absl::StatusOr<LoggedRecording> LoggedRecording::Read(const std::string& path) {
+  auto reader = LogReader::Open(path);
+  if (!reader.ok()) return reader.status();
+  LoggedRecording r;
+  bool have_header = false;
+  absl::Status read =
+      ForEachLogEntry(*reader, [&](const RecordView&, const LogEntry& entry) {
+        if (auto* h = std::get_if<RecordedMachine>(&entry)) {
+          r.header = *h;
+          have_header = true;
+        } else if (auto* in = std::get_if<LoggedInput>(&entry)) {
+          r.inputs.push_back(*in);
+        } else if (auto* d = std::get_if<LoggedDigest>(&entry)) {
+          r.digests.push_back(*d);
+        } else if (auto* c = std::get_if<LoggedCheckpoint>(&entry)) {
+          r.checkpoints.push_back(*c);
+        } else if (auto* e = std::get_if<LoggedEnd>(&entry)) {
+          r.end = *e;
+        } else if (auto* f = std::get_if<LoggedFault>(&entry)) {
+          r.faults.push_back(*f);
+        }
+        return true;
+      });
+  if (!read.ok()) return read;
+  if (!have_header) {
+    return absl::DataLossError(absl::StrFormat("%s: no header record", path));
+  }
+  return r;
 }
 
 }  // namespace xv

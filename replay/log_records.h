@@ -88,9 +88,26 @@ struct LoggedFault {
 };
 // "rbx bit 5 flipped after exit 30"
 std::string DescribeFault(const LoggedFault& fault);
+// InvalidArgument unless the fault names a general register and a bit of
+// it (0..63).
+absl::Status CheckFault(const LoggedFault& fault);
 
 using LogEntry = std::variant<RecordedMachine, LoggedInput, LoggedCheckpoint,
                               LoggedDigest, LoggedEnd, LoggedFault>;
+
+// A whole log in memory, by kind, in log order: what diff compares, what a
+// debugging session and a what-if run replay from.
+struct LoggedRecording {
+  RecordedMachine header;
+  std::vector<LoggedInput> inputs;
+  std::vector<LoggedDigest> digests;
+  std::vector<LoggedCheckpoint> checkpoints;
+  std::optional<LoggedEnd> end;     // absent in a torn log
+  std::vector<LoggedFault> faults;  // injected on purpose
+
+  // Errors: the file, a record that does not convert (located), no header.
+  static absl::StatusOr<LoggedRecording> Read(const std::string& path);
+};
 
 // The ESN a record belongs to (0 for the header).
 uint64_t EntryEsn(const LogEntry& entry);

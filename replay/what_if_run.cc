@@ -3,10 +3,8 @@
 #include <vector>
 
 #include "absl/strings/str_format.h"
-#include "hypervisor/arch_state.h"
 #include "replay/apply_fault.h"
 #include "replay/inputs_at_esn.h"
-#include "replay/log_reader.h"
 #include "replay/machine_recorder.h"
 #include "replay/machine_replayer.h"
 
@@ -66,52 +64,32 @@ absl::StatusOr<WhatIfOutcome> RecordWithFault(const Hypervisor& hypervisor,
                                               const LoggedFault& fault,
                                               const std::string& out_log,
                                               const WhatIfOptions& options) {
-  GeneralRegisters probe;
-  if (GeneralRegister(probe, fault.reg) == nullptr || fault.bit > 63) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "cannot flip bit %d of '%s': no such general register bit", fault.bit,
-        fault.reg));
-  }
-  auto reader = LogReader::Open(source_log);
-  if (!reader.ok()) return reader.status();
-  std::optional<RecordedMachine> header;
-  std::vector<LoggedInput> inputs;
-  std::optional<LoggedFault> earlier_fault;
-  absl::Status read =
-      ForEachLogEntry(*reader, [&](const RecordView&, const LogEntry& entry) {
-        if (auto* h = std::get_if<RecordedMachine>(&entry)) header = *h;
-        if (auto* in = std::get_if<LoggedInput>(&entry)) inputs.push_back(*in);
-        if (auto* f = std::get_if<LoggedFault>(&entry)) earlier_fault = *f;
-        return true;
-      });
-  if (!read.ok()) return read;
-  if (!header) {
-    return absl::DataLossError(
-        absl::StrFormat("%s: no header record", source_log));
-  }
-  if (earlier_fault) {
+  if (absl::Status s = CheckFault(fault); !s.ok()) return s;
+  auto source = LoggedRecording::Read(source_log);
+  if (!source.ok()) return source.status();
+  if (!source->faults.empty()) {
     return absl::FailedPreconditionError(absl::StrFormat(
         "%s already carries a fault (%s): inject into a clean recording",
-        source_log, DescribeFault(*earlier_fault)));
+        source_log, DescribeFault(source->faults.front())));
   }
-
-  WhatIfDriver driver(inputs, fault);
+  const RecordedMachine& header = source->header;
+  WhatIfDriver driver(source->inputs, fault);
   MachineRecorder recorder(options.outputs, &driver);
   driver.set_recorder(&recorder);
   auto machine =
-      Machine::Create(hypervisor, RecordedMachineConfig(*header), &recorder);
+      Machine::Create(hypervisor, RecordedMachineConfig(header), &recorder);
   if (!machine.ok()) return machine.status();
   auto kernel = (*machine)->BootMultiboot(
-      header->kernel_image, header->kernel_name, {.cmdline = header->cmdline});
+      header.kernel_image, header.kernel_name, {.cmdline = header.cmdline});
   if (!kernel.ok()) return kernel.status();
   // What the run is made of, as the source says; who made it and when are
   // this run's.
-  RecordedMachine recorded{.kernel_name = header->kernel_name,
-                           .kernel_image = header->kernel_image,
-                           .cmdline = header->cmdline,
-                           .rtc_epoch_seconds = header->rtc_epoch_seconds};
+  RecordedMachine recorded{.kernel_name = header.kernel_name,
+                           .kernel_image = header.kernel_image,
+                           .cmdline = header.cmdline,
+                           .rtc_epoch_seconds = header.rtc_epoch_seconds};
   RecorderOptions recorder_options;
-  recorder_options.checkpoint_interval = header->checkpoint_interval;
+  recorder_options.checkpoint_interval = header.checkpoint_interval;
   if (absl::Status s =
           recorder.Start(out_log, **machine, recorded, recorder_options);
       !s.ok()) {
